@@ -1,0 +1,38 @@
+# agegender: the two commands a fresh machine needs are `make demo` and `make test`.
+PYTHON ?= python3
+SHARED ?= $(abspath ../shared)
+DEMO_VENV := .venv-demo
+TEST_VENV := .venv
+PIP_FLAGS ?= -q --disable-pip-version-check
+
+.PHONY: demo test bench clean help
+
+help:
+	@echo "make demo   - device install (TFLite runtime, no TensorFlow) and the pipeline on the built-in demo clip"
+	@echo "make test   - install everything for tests (TensorFlow included) and run them"
+	@echo "make bench  - quick latency + pipeline benchmark (under 2 minutes)"
+
+$(DEMO_VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(DEMO_VENV)/bin/pip install $(PIP_FLAGS) -e ".[tflite,demo]"
+	touch $@
+
+demo: $(DEMO_VENV)/.installed
+	$(DEMO_VENV)/bin/agegender run demo --display none --json --max-frames 90
+
+$(TEST_VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(TEST_VENV)
+	$(TEST_VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(TEST_VENV)/bin/pip install $(PIP_FLAGS) -e ".[tflite,onnx,train,export,test]"
+	touch $@
+
+test: $(TEST_VENV)/.installed
+	AGEGENDER_SHARED="$${AGEGENDER_SHARED:-$(if $(wildcard $(SHARED)),$(SHARED),)}" \
+	  $(TEST_VENV)/bin/python -m pytest -q tests
+
+bench: $(TEST_VENV)/.installed
+	$(TEST_VENV)/bin/agegender bench all --quick --out benchmarks/results
+
+clean:
+	rm -rf $(DEMO_VENV) $(TEST_VENV) build *.egg-info

@@ -1,0 +1,258 @@
+"""`agegender` command line. Each subcommand imports its stack only when it runs."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Callable, Optional, Sequence
+
+from edge.errors import AgeGenderError
+
+log = logging.getLogger("agegender")
+
+
+# ---------------------------------------------------------------------------- shared options
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default=None,
+                   help="model file (.tflite, .onnx, .xml) or a shipped name: default, open (default: default)")
+    g.add_argument("--backend", default="auto", choices=["auto", "tflite", "onnx", "openvino"])
+    g.add_argument("--threads", type=int, default=0, help="inference threads (0: runtime default)")
+    g.add_argument("--providers", default="", help="ONNX Runtime providers in order, e.g. tensorrt,cuda,cpu")
+    g.add_argument("--models-dir", action="append", default=[],
+                   help="extra folder to search for model files (also $AGEGENDER_MODELS_DIR)")
+    g.add_argument("--gender-band", default="0.35,0.65",
+                   help="p(female) range reported as 'undetermined' (default 0.35,0.65)")
+    g.add_argument("--race", action="store_true", help="also report race (off by default)")
+
+
+def _add_detector_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("face detection")
+    g.add_argument("--detector", default="auto",
+                   help="auto, yunet, blazeface, blazeface-full, res10, haar (auto: best available)")
+    g.add_argument("--detector-model", default=None, help="detector model file (with an explicit --detector)")
+    g.add_argument("--score-threshold", type=float, default=0.6)
+    g.add_argument("--nms-threshold", type=float, default=0.3)
+    g.add_argument("--min-face", type=int, default=24, help="smallest face side in pixels")
+    g.add_argument("--max-faces", type=int, default=16)
+    g.add_argument("--download-models", action="store_true",
+                   help="download YuNet (sha256-checked) into the cache if it is not found")
+
+
+def _band(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError as e:
+        raise AgeGenderError(f"--gender-band must be two numbers like 0.35,0.65, not {text!r}") from e
+    if not 0 <= lo <= hi <= 1:
+        raise AgeGenderError(f"--gender-band {text!r}: need 0 <= low <= high <= 1")
+    return lo, hi
+
+
+def build_model(args: argparse.Namespace):
+    from edge.backends import BackendOptions
+    from edge.model import AgeGenderModel, resolve_model_path
+
+    path = resolve_model_path(args.model, tuple(args.models_dir))
+    providers = [p for p in args.providers.split(",") if p]
+    return AgeGenderModel(path, args.backend, BackendOptions(threads=args.threads, providers=providers))
+
+
+def build_detector(args: argparse.Namespace):
+    from edge.detectors import DetectorConfig, create_detector
+
+    cfg = DetectorConfig(score_threshold=args.score_threshold, nms_threshold=args.nms_threshold,
+                         min_face=args.min_face, max_faces=args.max_faces)
+    return create_detector(args.detector, cfg, args.detector_model, tuple(args.models_dir), args.download_models)
+
+
+def build_analyzer(args: argparse.Namespace, need_detector: bool = True):
+    from edge.analyzer import FaceAnalyzer
+    from edge.decode import DecodeConfig
+
+    model = build_model(args)
+    detector = build_detector(args) if need_detector else None
+    return FaceAnalyzer(detector, model, DecodeConfig(gender_band=_band(args.gender_band), with_race=args.race))
+
+
+# ---------------------------------------------------------------------------- subcommands
+def cmd_predict(args: argparse.Namespace) -> int:
+    from edge.predict import run_predict
+
+    analyzer = build_analyzer(args, need_detector=not args.crops)
+    result = run_predict(analyzer, args.inputs, args.out, args.json, args.crops, args.race)
+    log.info("%d image(s) processed, %d failed, %d face(s)", result.processed, result.failed, result.faces)
+    return 1 if result.failed or not result.processed else 0
+
+
+def cmd_align_template(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+
+    from edge.align import check_alignment, estimate_template
+    from edge.contract import ModelContract
+    from edge.imageio import expand_inputs, read_image
+
+    files = expand_inputs(args.chips)
+    rng = np.random.default_rng(args.seed)
+    if len(files) > args.n:
+        files = [files[i] for i in sorted(rng.choice(len(files), args.n, replace=False))]
+    chips = [read_image(f) for f in files]
+    detector = build_detector(args)
+    est = estimate_template(chips, detector)
+    contract = ModelContract(input_size=args.input_size)
+    contract.alignment_templates = {est.detector: est.template}
+    contract.box_crops = {est.detector: est.box_crop}
+    check = check_alignment(chips, detector, contract)
+    print(json.dumps({"detector": est.detector, "chips": est.n_chips, "found": est.n_found,
+                      "template": est.template, "box_crop": est.box_crop, "spread": est.spread,
+                      "check": {"landmark_error_px": round(check.landmark_error_px, 3),
+                                "pixel_correlation": round(check.pixel_correlation, 4),
+                                "input_size": args.input_size}}, indent=2))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from train.cli import run_train
+
+    return run_train(args)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from train.evaluate import run_evaluate
+
+    return run_evaluate(args)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from export.cli import run_export
+
+    return run_export(args)
+
+
+# ---------------------------------------------------------------------------- parser
+def make_parser() -> argparse.ArgumentParser:
+    from edge import __version__
+
+    parser = argparse.ArgumentParser(prog="agegender", description="Real-time face age and gender estimation")
+    parser.add_argument("--version", action="version", version=f"agegender {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    parser.add_argument("-q", "--quiet", action="store_true")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("predict", help="estimate age and gender on images or folders")
+    p.add_argument("inputs", nargs="+", help="image files or folders")
+    p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
+    p.add_argument("--out", default=None, help="folder for annotated images")
+    p.add_argument("--crops", action="store_true", help="inputs are aligned face chips: no detection")
+    _add_model_options(p)
+    _add_detector_options(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("align-template", help="measure a detector's landmark template on aligned training chips")
+    p.add_argument("chips", nargs="+", help="chip files or folders (e.g. UTKFace/)")
+    p.add_argument("--n", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--input-size", type=int, default=96)
+    p.add_argument("--models-dir", action="append", default=[])
+    _add_detector_options(p)
+    p.set_defaults(func=cmd_align_template, score_threshold=0.5, min_face=10)
+
+    _add_train_parser(sub)
+    _add_evaluate_parser(sub)
+    _add_export_parser(sub)
+    return parser
+
+
+def _add_train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train the multi-task model (needs the 'train' extra: TensorFlow)")
+    p.add_argument("--data", action="append", default=[],
+                   help="data set folder (UTKFace or FairFace layout); repeat for several")
+    p.add_argument("--out", default="runs/agegender", help="run folder (checkpoints, logs, best model)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--backbone-weights", default="imagenet", help="PATH to a MobileNetV2 .h5, imagenet, or none")
+    p.add_argument("--input-size", type=int, default=96)
+    p.add_argument("--alpha", type=float, default=1.0)
+    p.add_argument("--freeze-until", default="block_2_add",
+                   help="backbone layer up to which weights stay frozen while fine-tuning ('' for none)")
+    p.add_argument("--epochs", type=int, default=12, help="fine-tuning epochs")
+    p.add_argument("--frozen-epochs", type=int, default=1, help="epochs with the backbone frozen, first")
+    p.add_argument("--steps-per-epoch", type=int, default=0, help="0: one pass over the training data")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--loss-weights", default="1,1,0.5", help="age,gender,race weights of the joint loss")
+    p.add_argument("--source-mix", default="", help="sampling weight per --data source, e.g. 1,1 (default: by size)")
+    p.add_argument("--balance", default="none", choices=["none", "age", "age+race"])
+    p.add_argument("--max-train", type=int, default=0, help="cap training faces per source (smoke tests)")
+    p.add_argument("--max-val", type=int, default=0)
+    p.add_argument("--name", default="agegender")
+    p.add_argument("--licence", default="", help="licence note for the contract (default: from the data sets)")
+    p.add_argument("--cache-dir", default="", help="where decoded chips are cached (default ~/.cache/agegender)")
+    p.add_argument("--seed", type=int, default=2026)
+    p.set_defaults(func=cmd_train)
+
+
+def _add_evaluate_parser(sub) -> None:
+    p = sub.add_parser("evaluate", help="accuracy report of a Keras, TFLite, ONNX or OpenVINO model")
+    p.add_argument("model", help="model file (.keras, .tflite, .onnx, .xml)")
+    p.add_argument("--data", required=True, help="UTKFace or FairFace folder")
+    p.add_argument("--split", default="test")
+    p.add_argument("--out", default=None, help="folder for report.md, metrics.json and plots")
+    p.add_argument("--limit", type=int, default=0, help="evaluate at most N faces (0: all)")
+    p.add_argument("--flip-tta", action="store_true", help="average with the mirrored face")
+    p.add_argument("--backend", default="auto", choices=["auto", "tflite", "onnx", "openvino"])
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--framing-check", action="store_true",
+                   help="also run detector + alignment on chips padded with a border, and compare")
+    p.add_argument("--models-dir", action="append", default=[])
+    p.add_argument("--detector", default="yunet")
+    p.add_argument("--history", default=None, help="training history.csv to plot")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _add_export_parser(sub) -> None:
+    p = sub.add_parser("export", help="export a Keras model to TFLite / ONNX / OpenVINO, INT8 included")
+    p.add_argument("model", help="trained .keras file")
+    p.add_argument("--formats", default="tflite-int8,tflite-fp16,tflite-fp32,onnx-fp32,onnx-int8",
+                   help="comma list of tflite-int8, tflite-fp16, tflite-fp32, onnx-fp32, onnx-int8, openvino")
+    p.add_argument("--calib", default=None, help="data folder for INT8 calibration (training split is used)")
+    p.add_argument("--calib-n", type=int, default=400, help="calibration faces, stratified by age, gender and race")
+    p.add_argument("--out", default="models", help="output folder")
+    p.add_argument("--name", default=None, help="file stem (default: the contract's name)")
+    p.add_argument("--onnx-reduce-range", default="auto", choices=["auto", "on", "off"],
+                   help="7-bit activations for ONNX INT8 (auto: on for x86 CPUs without VNNI)")
+    p.add_argument("--verify", action="store_true", help="evaluate every file on --verify-data and write EXPORTS.md")
+    p.add_argument("--verify-data", default=None, help="data folder for --verify (test split)")
+    p.add_argument("--verify-limit", type=int, default=0)
+    p.set_defaults(func=cmd_export)
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose, args.quiet)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except AgeGenderError as e:
+        if args.debug:
+            raise
+        print(f"agegender: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

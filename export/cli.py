@@ -1,0 +1,152 @@
+"""`agegender export`: one trained Keras model -> the files devices run, each checked against it."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from edge.contract import ModelContract, load_contract_beside
+from edge.errors import AgeGenderError, ContractError
+
+log = logging.getLogger(__name__)
+
+FORMATS = {
+    # name: (file suffix, precision)
+    "tflite-int8": ("_int8.tflite", "int8"),
+    "tflite-fp16": ("_fp16.tflite", "fp16"),
+    "tflite-fp32": ("_fp32.tflite", "fp32"),
+    "onnx-fp32": ("_fp32.onnx", "fp32"),
+    "onnx-int8": ("_int8.onnx", "int8"),
+    "openvino": ("_openvino.xml", "fp32"),
+}
+NEEDS_CALIBRATION = {"tflite-int8", "onnx-int8"}
+
+
+@dataclass
+class ExportedFile:
+    format: str
+    path: Path
+    precision: str
+    size_bytes: int
+    check: dict = field(default_factory=dict)   # agreement with Keras on calibration faces
+
+
+def parse_formats(text: str) -> list[str]:
+    names = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = [f for f in names if f not in FORMATS]
+    if unknown:
+        raise AgeGenderError(f"unknown export format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    if not names:
+        raise AgeGenderError("--formats is empty")
+    return names
+
+
+def check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        raise AgeGenderError(f"cannot write to output folder {out} ({e.strerror or e})") from e
+
+
+def compare_outputs(reference: dict, candidate: dict, contract: ModelContract) -> dict:
+    """Agreement between two models' outputs on the same faces."""
+    a_ref, a_c = reference["age"].reshape(-1), candidate["age"].reshape(-1)
+    g_ref, g_c = reference["gender"].reshape(-1), candidate["gender"].reshape(-1)
+    groups_ref = np.array([contract.group_index(a) for a in a_ref])
+    groups_c = np.array([contract.group_index(a) for a in a_c])
+    out = {"age_abs_diff_mean": float(np.abs(a_ref - a_c).mean()), "age_abs_diff_max": float(np.abs(a_ref - a_c).max()),
+           "gender_abs_diff_max": float(np.abs(g_ref - g_c).max()),
+           "same_gender_decision": float(((g_ref > 0.5) == (g_c > 0.5)).mean()),
+           "same_age_group": float((groups_ref == groups_c).mean())}
+    if "race" in reference and "race" in candidate:
+        out["same_race"] = float((reference["race"].argmax(1) == candidate["race"].argmax(1)).mean())
+    return out
+
+
+def export_all(model_path: Path, formats: list[str], out: Path, calib_data: Optional[str], calib_n: int = 400,
+               name: Optional[str] = None, onnx_reduce_range: str = "auto") -> list[ExportedFile]:
+    from export import onnx_export, tflite_export
+    from export.calibration import calibration_images
+    from export.saved_model import export_saved_model
+    from train.evaluate import load_model_for_eval, run_model
+    from train.model import load_keras_model
+
+    check_writable(out)
+    if any(f in NEEDS_CALIBRATION for f in formats) and not calib_data:
+        raise AgeGenderError("INT8 formats need --calib DIR (a data folder with a training split)")
+    if calib_data and not Path(calib_data).is_dir():
+        raise AgeGenderError(f"--calib {calib_data}: folder not found")
+    contract = load_contract_beside(model_path)
+    if contract is None:
+        raise ContractError(f"{model_path}: no contract ({model_path.with_suffix('.json').name} beside it)")
+    stem = name or contract.name
+    keras_model = load_keras_model(model_path)
+    reference = load_model_for_eval(model_path)
+    calib = calibration_images(calib_data, contract, calib_n) if calib_data else None
+    check_faces = calib[:128] if calib is not None else np.random.default_rng(0).integers(
+        0, 255, (16, contract.input_size, contract.input_size, 3), dtype=np.uint8)
+    ref_out = run_model(reference, check_faces)
+    results: list[ExportedFile] = []
+    with tempfile.TemporaryDirectory(prefix="agegender-export-") as tmp:
+        saved = export_saved_model(keras_model, Path(tmp) / "saved_model", contract.input_size)
+        onnx_fp32: Optional[Path] = None
+        for fmt in formats:
+            suffix, precision = FORMATS[fmt]
+            target = out / f"{stem}{suffix}"
+            c = ModelContract.from_dict(contract.to_dict(), "contract")
+            c.precision = precision
+            c.provenance = dict(contract.provenance, exported_from=model_path.name, format=fmt)
+            log.info("exporting %s -> %s", fmt, target)
+            if fmt.startswith("tflite"):
+                data = tflite_export.convert(saved, precision, calib)
+                target.write_bytes(tflite_export.embed_metadata(data, c))
+            elif fmt in ("onnx-fp32", "onnx-int8", "openvino"):
+                if onnx_fp32 is None:
+                    onnx_fp32 = onnx_export.convert_fp32(saved, Path(tmp) / "model_fp32.onnx")
+                    onnx_export.set_metadata(onnx_fp32, c)
+                if fmt == "onnx-fp32":
+                    shutil.copyfile(onnx_fp32, target)
+                    onnx_export.set_metadata(target, c)
+                elif fmt == "onnx-int8":
+                    rr = onnx_export.should_reduce_range(onnx_reduce_range)
+                    c.provenance["onnx_reduce_range"] = rr
+                    onnx_export.quantize_int8(onnx_fp32, target, calib, rr)
+                    onnx_export.set_metadata(target, c)
+                else:
+                    from export import openvino_export
+                    openvino_export.convert(onnx_fp32, target, c)
+            c.save_beside(target)
+            size = target.stat().st_size + (target.with_suffix(".bin").stat().st_size if fmt == "openvino" else 0)
+            exported = load_model_for_eval(target)
+            check = compare_outputs(ref_out, run_model(exported, check_faces), contract)
+            log.info("%s: %.2f MB; against Keras on %d faces: mean |Δage| %.3f y, max %.2f y, same gender %.1f%%",
+                     fmt, size / 1e6, len(check_faces), check["age_abs_diff_mean"], check["age_abs_diff_max"],
+                     100 * check["same_gender_decision"])
+            results.append(ExportedFile(fmt, target, precision, size, check))
+    return results
+
+
+def run_export(args: argparse.Namespace) -> int:
+    formats = parse_formats(args.formats)
+    out = Path(args.out)
+    results = export_all(Path(args.model), formats, out, args.calib, args.calib_n, args.name, args.onnx_reduce_range)
+    for r in results:
+        print(f"{r.format:12s} {r.path}  {r.size_bytes / 1e6:.2f} MB  mean|Δage| {r.check['age_abs_diff_mean']:.3f} y  "
+              f"same gender {100 * r.check['same_gender_decision']:.1f}%")
+    if args.verify:
+        from export.verify import verify_exports
+
+        if not args.verify_data:
+            raise AgeGenderError("--verify needs --verify-data DIR (evaluated on its test split)")
+        table = verify_exports(Path(args.model), results, args.verify_data, out / "EXPORTS.md", args.verify_limit)
+        print(table)
+    return 0

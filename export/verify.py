@@ -1,0 +1,59 @@
+"""Every exported file against the Keras model on a test split: the EXPORTS.md table."""
+from __future__ import annotations
+
+import logging
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.latency import measure
+
+log = logging.getLogger(__name__)
+
+
+def _latency_ms(model, image: np.ndarray) -> float:
+    return measure(lambda: model.predict(image[None]), warmup=10, runs=100, min_seconds=1.0).p50_ms
+
+
+def verify_exports(keras_path: Path, exported: list, data: str, out_md: Path, limit: int = 0,
+                   split: str = "test") -> str:
+    from export.cli import compare_outputs
+    from train.cache import decode_chips
+    from train.evaluate import evaluate, load_model_for_eval, summarize
+    from train.sources import read_source
+
+    reference = load_model_for_eval(keras_path)
+    faces = read_source(data, split)
+    if limit and len(faces) > limit:
+        faces = faces.subset(np.sort(np.random.default_rng(0).choice(len(faces), limit, replace=False)))
+    images, ok = decode_chips(faces.paths, reference.contract.input_size)
+    images = images[ok]
+    data_tmp = data
+    ref = evaluate(reference, data_tmp, split, limit, images=images)
+    ref_s = summarize(ref.metrics)
+    rows = [("Keras (reference)", "fp32", keras_path, ref_s, None, _latency_ms(reference, images[0]))]
+    for f in exported:
+        m = load_model_for_eval(f.path, threads=2)
+        res = evaluate(m, data_tmp, split, limit, images=images)
+        agree = compare_outputs(ref.outputs, res.outputs, reference.contract)
+        rows.append((f.format, f.precision, f.path, summarize(res.metrics), agree, _latency_ms(m, images[0])))
+    lines = [f"# Exported models, verified on the {Path(data).name} `{split}` split ({len(images)} faces)", "",
+             f"Machine: {platform.machine()}, {platform.processor() or platform.system()}; latency is the p50 of one face "
+             "(batch 1, 2 threads for TFLite/ONNX) after 10 warm-up runs.", "",
+             f"Reproduce: `agegender export {keras_path.name} --calib DATA --verify --verify-data {Path(data).name}`", "",
+             "| format | precision | size | age MAE | CS@5 | gender | race | ΔMAE | Δgender | Δrace | same gender | same age group | p50 ms |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for fmt, prec, path, s, agree, lat in rows:
+        size = Path(path).stat().st_size + (Path(path).with_suffix(".bin").stat().st_size if str(path).endswith(".xml") else 0)
+        d_mae = "" if agree is None else f"{s['age_mae'] - ref_s['age_mae']:+.3f}"
+        d_g = "" if agree is None else f"{100 * (s['gender_acc'] - ref_s['gender_acc']):+.2f} pp"
+        d_r = "" if agree is None or "race_acc" not in s else f"{100 * (s['race_acc'] - ref_s['race_acc']):+.2f} pp"
+        sg = "" if agree is None else f"{100 * agree['same_gender_decision']:.2f}%"
+        sa = "" if agree is None else f"{100 * agree['same_age_group']:.2f}%"
+        lines.append(f"| {fmt} | {prec} | {size / 1e6:.2f} MB | {s['age_mae']:.3f} | {100 * s['cs5']:.1f}% | "
+                     f"{100 * s['gender_acc']:.2f}% | {100 * s.get('race_acc', float('nan')):.2f}% | {d_mae} | {d_g} | {d_r} | "
+                     f"{sg} | {sa} | {lat:.2f} |")
+    text = "\n".join(lines) + "\n"
+    out_md.write_text(text)
+    return text

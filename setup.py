@@ -1,0 +1,43 @@
+"""agegender: real-time face age & gender estimation for Jetson and Raspberry Pi."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = "0.1.0"
+
+# OpenCV below 5: OpenCV 5 wheels drop CascadeClassifier and its Haar files (our fallback
+# detector) and can no longer import Caffe models. FaceDetectorYN needs 4.5.4 or newer.
+# On Jetson, use JetPack's system OpenCV (GStreamer + CUDA): see README, "Jetson".
+OPENCV = "opencv-python-headless>=4.8,<5"
+
+EXTRAS = {
+    "tflite": ["ai-edge-litert>=1.2"],
+    "onnx": ["onnxruntime>=1.17"],
+    "openvino": ["openvino>=2024.0"],
+    "demo": ["scikit-image>=0.21"],  # ships the public-domain astronaut photo the demo clip is made from
+    "train": ["tensorflow>=2.16", "keras>=3.3", "tensorboard", "matplotlib>=3.7"],
+    "export": ["tensorflow>=2.16", "keras>=3.3", "tf2onnx>=1.16", "onnx>=1.15", "onnxruntime>=1.17", "sympy",
+               "matplotlib>=3.7"],
+    "test": ["pytest>=7", "scikit-image>=0.21", "matplotlib>=3.7"],
+}
+
+setup(
+    name="agegender",
+    version=VERSION,
+    description="Real-time face age and gender estimation for edge devices (Jetson, Raspberry Pi)",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    license="Apache-2.0 (code); see models/MODEL_CARD*.md for the model weights",
+    python_requires=">=3.9",
+    packages=find_packages(include=["agegender", "agegender.*", "edge", "edge.*", "train", "train.*",
+                                    "export", "export.*", "benchmarks", "benchmarks.*"]),
+    include_package_data=True,
+    # The shipped INT8 models and their contracts, found at run time under <prefix>/share/agegender/models.
+    data_files=[("share/agegender/models", sorted(str(p) for p in (HERE / "models").glob("*_int8.*")
+                                                  if p.suffix in (".tflite", ".json")))],
+    install_requires=["numpy>=1.22", OPENCV],
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["agegender=agegender.cli:main"]},
+    classifiers=["Programming Language :: Python :: 3", "Operating System :: POSIX :: Linux"],
+)

@@ -1,0 +1,160 @@
+"""Joint multi-task loss with label masks, written in ``keras.ops`` (any Keras backend).
+
+Targets are packed so that a sample can lack any label:
+- age: ``(N, 4)`` = [age_lo, age_hi, has_exact_age, has_age_interval]
+- gender: ``(N, 2)`` = [is_female, has_gender]
+- race: ``(N, 2)`` = [class index, has_race]
+
+Each loss returns per-sample values scaled so that the batch mean equals the mean over the
+samples that carry the label (masked samples contribute nothing).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+from keras import ops
+
+EPS = 1e-7
+
+
+@dataclass
+class AgeLossConfig:
+    age_max: int = 100
+    sigma_base: float = 1.5      # Gaussian label width at age 0, years
+    sigma_slope: float = 0.05    # extra width per year of age (older faces are less certain)
+    l1_weight: float = 0.1       # weight of |E[age] - age| for exact ages, per year
+    interval_soft_edge: float = 1.0  # years; 0 gives hard interval edges
+
+
+def _masked_scale(per_sample, mask):
+    mask = ops.cast(mask, per_sample.dtype)
+    n = ops.cast(ops.shape(mask)[0], per_sample.dtype)
+    return per_sample * mask * n / ops.maximum(ops.sum(mask), 1.0)
+
+
+def age_targets(age, cfg: AgeLossConfig):
+    """Gaussian label distribution over 0..age_max for exact ages ``age`` (N,)."""
+    ages = ops.arange(cfg.age_max + 1, dtype="float32")
+    sigma = cfg.sigma_base + cfg.sigma_slope * age
+    z = (ages[None, :] - age[:, None]) / sigma[:, None]
+    w = ops.exp(-0.5 * z * z)
+    return w / ops.sum(w, axis=1, keepdims=True)
+
+
+def interval_weights(lo, hi, cfg: AgeLossConfig):
+    """Membership of each age bin in [lo, hi] (N, age_max+1), hard or with soft edges."""
+    ages = ops.arange(cfg.age_max + 1, dtype="float32")[None, :]
+    lo, hi = lo[:, None] - 0.5, hi[:, None] + 0.5
+    if cfg.interval_soft_edge <= 0:
+        return ops.cast((ages >= lo) & (ages <= hi), "float32")
+    t = cfg.interval_soft_edge / 4.0
+    return ops.sigmoid((ages - lo) / t) * ops.sigmoid((hi - ages) / t)
+
+
+def age_interval_nll(dist, lo, hi, cfg: AgeLossConfig):
+    """-log of the probability mass inside the interval, per sample."""
+    mass = ops.sum(dist * interval_weights(lo, hi, cfg), axis=1)
+    return -ops.log(mass + EPS)
+
+
+def expected_age(dist, age_max: int = 100):
+    return ops.sum(dist * ops.arange(age_max + 1, dtype="float32")[None, :], axis=1)
+
+
+def make_age_loss(cfg: AgeLossConfig):
+    def age_loss(y_true, y_pred):
+        y_true = ops.cast(y_true, "float32")
+        lo, hi, exact, interval = y_true[:, 0], y_true[:, 1], y_true[:, 2], y_true[:, 3]
+        dist = ops.clip(ops.cast(y_pred, "float32"), EPS, 1.0)
+        ce = -ops.sum(age_targets(lo, cfg) * ops.log(dist), axis=1)
+        l1 = ops.abs(expected_age(dist, cfg.age_max) - lo)
+        exact_loss = ce + cfg.l1_weight * l1
+        interval_loss = age_interval_nll(dist, lo, hi, cfg)
+        per_sample = exact * exact_loss + interval * interval_loss
+        return _masked_scale(per_sample, ops.maximum(exact, interval))
+    age_loss.__name__ = "age_loss"
+    return age_loss
+
+
+def gender_loss(y_true, y_pred):
+    y_true = ops.cast(y_true, "float32")
+    label, has = y_true[:, 0], y_true[:, 1]
+    p = ops.clip(ops.cast(y_pred[:, 0], "float32"), EPS, 1 - EPS)
+    bce = -(label * ops.log(p) + (1 - label) * ops.log(1 - p))
+    return _masked_scale(bce, has)
+
+
+def race_loss(y_true, y_pred):
+    y_true = ops.cast(y_true, "float32")
+    label, has = ops.cast(y_true[:, 0], "int32"), y_true[:, 1]
+    probs = ops.clip(ops.cast(y_pred, "float32"), EPS, 1.0)
+    onehot = ops.one_hot(label, ops.shape(probs)[1])
+    ce = -ops.sum(onehot * ops.log(probs), axis=1)
+    return _masked_scale(ce, has)
+
+
+class MaskedMean(keras.metrics.Metric):
+    """Mean of a per-sample value over the samples whose mask is set."""
+
+    def __init__(self, name: str, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def values(self, y_true, y_pred):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        v, m = self.values(ops.cast(y_true, "float32"), ops.cast(y_pred, "float32"))
+        self.total.assign_add(ops.sum(v * m))
+        self.count.assign_add(ops.sum(m))
+
+    def result(self):
+        return self.total / ops.maximum(self.count, 1.0)
+
+    def reset_state(self):
+        self.total.assign(0.0)
+        self.count.assign(0.0)
+
+
+class AgeMAE(MaskedMean):
+    """MAE of the expected age, over samples with an exact age."""
+
+    def __init__(self, name: str = "mae", age_max: int = 100, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.age_max = age_max
+
+    def values(self, y_true, y_pred):
+        return ops.abs(expected_age(y_pred, self.age_max) - y_true[:, 0]), y_true[:, 2]
+
+
+class AgeIntervalAccuracy(MaskedMean):
+    """Share of interval-labelled samples whose expected age falls inside the interval."""
+
+    def __init__(self, name: str = "bin_acc", age_max: int = 100, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.age_max = age_max
+
+    def values(self, y_true, y_pred):
+        e = expected_age(y_pred, self.age_max)
+        inside = ops.cast((e >= y_true[:, 0] - 0.5) & (e < y_true[:, 1] + 0.5), "float32")
+        return inside, y_true[:, 3]
+
+
+class MaskedBinaryAccuracy(MaskedMean):
+    def __init__(self, name: str = "acc", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def values(self, y_true, y_pred):
+        hit = ops.cast(ops.cast(y_pred[:, 0] > 0.5, "float32") == y_true[:, 0], "float32")
+        return hit, y_true[:, 1]
+
+
+class MaskedCategoricalAccuracy(MaskedMean):
+    def __init__(self, name: str = "acc", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def values(self, y_true, y_pred):
+        hit = ops.cast(ops.cast(ops.argmax(y_pred, axis=1), "float32") == y_true[:, 0], "float32")
+        return hit, y_true[:, 1]

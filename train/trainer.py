@@ -1,0 +1,335 @@
+"""Two-phase training: heads on a frozen backbone, then full fine-tuning with cosine decay.
+
+Resumable: every epoch writes ``checkpoints/last.weights.h5``, the optimizer's variables
+and ``state.json``; ``--resume`` continues from them, phase, epoch and learning-rate
+schedule included. The best epoch by validation score is kept as ``best.keras``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from edge.contract import ModelContract
+from edge.errors import DatasetError
+from train.augment import AugmentConfig
+from train.losses import AgeLossConfig
+from train.sources import LabeledFaces, read_source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    data: list[str] = field(default_factory=list)
+    out: str = "runs/agegender"
+    name: str = "agegender"
+    licence: str = "non-commercial research only (trained on UTKFace)"
+    backbone_weights: str = "imagenet"
+    input_size: int = 96
+    alpha: float = 1.0
+    freeze_until: str = "block_2_add"  # backbone layers frozen while fine-tuning; "" fine-tunes all
+    batch_size: int = 64
+    frozen_epochs: int = 1
+    epochs: int = 12                 # fine-tuning epochs after the frozen phase
+    steps_per_epoch: int = 0         # 0: one pass over the training samples
+    frozen_lr: float = 1e-3
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.02
+    warmup_steps: int = 200
+    weight_decay: float = 1e-5
+    loss_weights: dict[str, float] = field(default_factory=lambda: {"age": 1.0, "gender": 1.0, "race": 0.5})
+    source_mix: Optional[list[float]] = None   # sampling weight per --data source; None: by size
+    balance: str = "none"            # none | age | age+race
+    max_train: int = 0               # cap per source, for smoke tests; 0: all
+    max_val: int = 0
+    seed: int = 2026
+    cache_dir: str = ""
+    age: AgeLossConfig = field(default_factory=AgeLossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    verbose: int = 1
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrainConfig":
+        d = json.loads(text)
+        d["age"] = AgeLossConfig(**d.get("age", {}))
+        aug = d.get("augment", {})
+        if "jpeg_quality" in aug:
+            aug["jpeg_quality"] = tuple(aug["jpeg_quality"])
+        d["augment"] = AugmentConfig(**aug)
+        return cls(**d)
+
+
+# ---------------------------------------------------------------------------- data
+def _cap(faces: LabeledFaces, n: int, seed: int) -> LabeledFaces:
+    if n <= 0 or len(faces) <= n:
+        return faces
+    idx = np.sort(np.random.default_rng(seed).choice(len(faces), n, replace=False))
+    return faces.subset(idx)
+
+
+def load_split(cfg: TrainConfig, split: str, cap: int) -> list[LabeledFaces]:
+    if not cfg.data:
+        raise DatasetError("no training data given (use --data DIR, once per data set)")
+    return [_cap(read_source(d, split), cap, cfg.seed) for d in cfg.data]
+
+
+def pack_targets(f: LabeledFaces) -> dict[str, np.ndarray]:
+    return {
+        "age_dist": np.stack([f.age_lo, f.age_hi, f.has_exact_age, f.has_age_interval], 1).astype(np.float32),
+        "gender": np.stack([f.gender, f.has_gender], 1).astype(np.float32),
+        "race": np.stack([f.race, f.has_race], 1).astype(np.float32),
+    }
+
+
+def sampling_weights(parts: list[LabeledFaces], mix: Optional[list[float]], balance: str) -> np.ndarray:
+    """Per-sample probabilities: each source gets its share of the mix, and within a source
+    samples are optionally balanced over age bands (and race)."""
+    if mix is not None and len(mix) != len(parts):
+        raise DatasetError(f"source mix has {len(mix)} weights for {len(parts)} data sets")
+    shares = np.asarray(mix if mix is not None else [len(p) for p in parts], np.float64)
+    shares = shares / shares.sum()
+    out = []
+    for share, part in zip(shares, parts):
+        w = np.ones(len(part))
+        if balance != "none":
+            mid = (part.age_lo + part.age_hi) / 2
+            band = np.digitize(mid, [3, 10, 20, 30, 40, 50, 60, 70])
+            key = band * 10 + (part.race if "race" in balance else 0)
+            _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+            w = 1.0 / np.sqrt(counts[inv])  # square root: balance without starving the common bands
+        out.append(share * w / w.sum())
+    return np.concatenate(out)
+
+
+def make_train_dataset(images: np.ndarray, targets: dict[str, np.ndarray], weights: np.ndarray,
+                       cfg: TrainConfig):
+    import tensorflow as tf
+
+    from train.augment import augment_batch
+
+    size = images.shape[1]
+
+    def batches():
+        rng = np.random.default_rng(cfg.seed + int(time.time()))
+        while True:
+            idx = np.sort(rng.choice(len(weights), cfg.batch_size, p=weights))
+            yield images[idx], {k: v[idx] for k, v in targets.items()}
+
+    sig = (tf.TensorSpec((None, size, size, 3), tf.uint8),
+           {k: tf.TensorSpec((None, v.shape[1]), tf.float32) for k, v in targets.items()})
+    ds = tf.data.Dataset.from_generator(batches, output_signature=sig)
+    ds = ds.map(lambda x, y: (augment_batch(x, cfg.augment), y), num_parallel_calls=2)
+    return ds.prefetch(4)
+
+
+def make_eval_dataset(images: np.ndarray, targets: dict[str, np.ndarray], batch_size: int):
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((images, targets)).batch(batch_size)
+    return ds.map(lambda x, y: (tf.cast(x, tf.float32), y)).prefetch(2)
+
+
+# ---------------------------------------------------------------------------- schedule
+def learning_rate(step: int, total: int, base: float, warmup: int, min_ratio: float) -> float:
+    if warmup and step < warmup:
+        return base * (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def validation_score(logs: dict) -> float:
+    """Lower is better. Each term is an error divided by a typical value, so the tasks count
+    about equally: age MAE / 5 years, gender error / 5%, race error / 15%, age-bin error / 40%."""
+    score, terms = 0.0, 0
+    for key, scale, is_error in (("val_age_dist_mae", 5.0, True), ("val_gender_acc", 0.05, False),
+                                 ("val_race_acc", 0.15, False), ("val_age_dist_bin_acc", 0.4, False)):
+        if key in logs and logs[key] == logs[key]:
+            value = float(logs[key])
+            score += (value if is_error else 1.0 - value) / scale
+            terms += 1
+    return score / max(terms, 1)
+
+
+# ---------------------------------------------------------------------------- training
+def _seed_everything(seed: int) -> None:
+    import keras
+
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+
+
+def _compile(model, cfg: TrainConfig, lr: float):
+    import keras
+
+    from train import losses as L
+
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=lr, weight_decay=cfg.weight_decay),
+        loss={"age_dist": L.make_age_loss(cfg.age), "gender": L.gender_loss, "race": L.race_loss},
+        loss_weights={"age_dist": cfg.loss_weights.get("age", 1.0),
+                      "gender": cfg.loss_weights.get("gender", 1.0),
+                      "race": cfg.loss_weights.get("race", 1.0)},
+        metrics={"age_dist": [L.AgeMAE(age_max=cfg.age.age_max), L.AgeIntervalAccuracy(age_max=cfg.age.age_max)],
+                 "gender": [L.MaskedBinaryAccuracy()], "race": [L.MaskedCategoricalAccuracy()]},
+    )
+
+
+def contract_for(cfg: TrainConfig, extra: Optional[dict] = None) -> ModelContract:
+    provenance = {"trained_on": [str(Path(d).name) for d in cfg.data], "input_size": cfg.input_size,
+                  "alpha": cfg.alpha, "backbone": "MobileNetV2", "backbone_weights": Path(cfg.backbone_weights).name,
+                  "created": time.strftime("%Y-%m-%d")}
+    provenance.update(extra or {})
+    return ModelContract(name=cfg.name, input_size=cfg.input_size, age_max=cfg.age.age_max,
+                         provenance=provenance, licence=cfg.licence)
+
+
+class RunState:
+    """``state.json`` in the run folder: which phase and epoch finished last, and the best score."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / "state.json"
+        self.data = {"phase": "frozen", "epoch": 0, "best_score": None, "best_epoch": None}
+        if self.path.is_file():
+            self.data.update(json.loads(self.path.read_text()))
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=2))
+        os.replace(tmp, self.path)
+
+
+def _make_callbacks(model, full_model, cfg: TrainConfig, run_dir: Path, state: RunState, phase: str,
+                    total_steps: int, base_lr: float, steps_per_epoch: int, epoch_offset: int):
+    import keras
+
+    from train.model import save_for_inference
+
+    ckpt = run_dir / "checkpoints"
+    ckpt.mkdir(parents=True, exist_ok=True)
+
+    class Schedule(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            step = self.epoch * steps_per_epoch + batch
+            self.model.optimizer.learning_rate.assign(
+                learning_rate(step, total_steps, base_lr, cfg.warmup_steps if phase == "finetune" else 0,
+                              cfg.min_lr_ratio))
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+    class Checkpoint(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            self.model.save_weights(ckpt / "last.weights.h5")
+            opt_vars = [np.asarray(v) for v in self.model.optimizer.variables]
+            np.savez(ckpt / "optimizer.npz", *opt_vars)
+            score = validation_score(logs)
+            logs["val_score"] = score
+            if state.data["best_score"] is None or score < state.data["best_score"]:
+                save_for_inference(full_model, run_dir / "best.keras")
+                state.data.update(best_score=score, best_epoch=epoch_offset + epoch + 1,
+                                  best_metrics={k: float(v) for k, v in logs.items() if k.startswith("val_")})
+                log.info("epoch %d: new best validation score %.4f", epoch_offset + epoch + 1, score)
+            state.data.update(phase=phase, epoch=epoch + 1)
+            state.save()
+
+    return [Schedule(), Checkpoint(),
+            keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+            keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False, update_freq="epoch")]
+
+
+def _restore_optimizer(model, path: Path) -> None:
+    if not path.is_file():
+        return
+    model.optimizer.build(model.trainable_variables)
+    saved = np.load(path)
+    values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    variables = model.optimizer.variables
+    if len(values) != len(variables) or any(v.shape != tuple(a.shape) for v, a in zip(values, variables)):
+        log.warning("optimizer state in %s does not match; continuing with a fresh optimizer", path)
+        return
+    for var, val in zip(variables, values):
+        var.assign(val)
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> Path:
+    """Run (or resume) training; returns the path of the best model."""
+    import keras
+
+    from train.cache import cached_chips
+    from train.model import build_model, set_backbone_trainable, training_view
+
+    run_dir = Path(cfg.out)
+    cfg_path = run_dir / "config.json"
+    if resume:
+        if not cfg_path.is_file():
+            raise DatasetError(f"{run_dir}: nothing to resume (no config.json)")
+        cfg = TrainConfig.from_json(cfg_path.read_text())
+        log.info("resuming %s", run_dir)
+    elif (run_dir / "state.json").exists():
+        raise DatasetError(f"{run_dir} already holds a run: pass --resume, or choose another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path.write_text(cfg.to_json())
+    _seed_everything(cfg.seed)
+    cache_dir = cfg.cache_dir or str(Path.home() / ".cache" / "agegender")
+
+    train_parts = load_split(cfg, "train", cfg.max_train)
+    val_parts = load_split(cfg, "val", cfg.max_val)
+    train_faces, val_faces = LabeledFaces.concat(train_parts), LabeledFaces.concat(val_parts)
+    x_train, ok_train = cached_chips(train_faces.paths, cfg.input_size, cache_dir)
+    x_val, ok_val = cached_chips(val_faces.paths, cfg.input_size, cache_dir)
+    weights = sampling_weights(train_parts, cfg.source_mix, cfg.balance) * ok_train
+    weights /= weights.sum()
+    log.info("training on %d faces (%s), validating on %d", int(ok_train.sum()),
+             ", ".join(f"{p.source}: {len(p)}" for p in train_parts), int(ok_val.sum()))
+    y_train = pack_targets(train_faces)
+    val_idx = np.flatnonzero(ok_val)
+    y_val = {k: v[val_idx] for k, v in pack_targets(val_faces).items()}
+    train_ds = make_train_dataset(x_train, y_train, weights, cfg)
+    val_ds = make_eval_dataset(np.asarray(x_val[val_idx]), y_val, 256)
+    steps = cfg.steps_per_epoch or int(math.ceil(ok_train.sum() / cfg.batch_size))
+
+    full_model = build_model(cfg.input_size, cfg.alpha, cfg.backbone_weights, cfg.age.age_max)
+    model = training_view(full_model)
+    state = RunState(run_dir)
+    (run_dir / "contract.json").write_text(contract_for(cfg).to_json())
+    if resume and (run_dir / "checkpoints" / "last.weights.h5").is_file():
+        model.load_weights(run_dir / "checkpoints" / "last.weights.h5")
+
+    phases = [("frozen", cfg.frozen_epochs, cfg.frozen_lr, False), ("finetune", cfg.epochs, cfg.lr, True)]
+    for i, (phase, epochs, lr, backbone_trainable) in enumerate(phases):
+        done = state.data["epoch"] if state.data["phase"] == phase else 0
+        if state.data["phase"] == "finetune" and phase == "frozen":
+            continue
+        if epochs <= 0 or done >= epochs:
+            if phase == "frozen":
+                state.data.update(phase="finetune", epoch=0)
+            continue
+        set_backbone_trainable(full_model, backbone_trainable, cfg.freeze_until)
+        _compile(model, cfg, lr)
+        if done > 0:
+            _restore_optimizer(model, run_dir / "checkpoints" / "optimizer.npz")
+        log.info("phase %s: epochs %d..%d of %d, %d steps each", phase, done + 1, epochs, epochs, steps)
+        offset = 0 if phase == "frozen" else cfg.frozen_epochs
+        callbacks = _make_callbacks(model, full_model, cfg, run_dir, state, phase, epochs * steps, lr, steps, offset)
+        model.fit(train_ds, epochs=epochs, initial_epoch=done, steps_per_epoch=steps,
+                  validation_data=val_ds, callbacks=callbacks, verbose=cfg.verbose)
+        if phase == "frozen":
+            state.data.update(phase="finetune", epoch=0)
+            state.save()
+    best = run_dir / "best.keras"
+    keras.backend.clear_session()
+    return best
