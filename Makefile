@@ -32,7 +32,8 @@ test: $(TEST_VENV)/.installed
 	  $(TEST_VENV)/bin/python -m pytest -q tests
 
 bench: $(TEST_VENV)/.installed
-	$(TEST_VENV)/bin/agegender bench all --quick --out benchmarks/results
+	$(TEST_VENV)/bin/agegender bench latency --quick --models models/agegender_int8.tflite models/agegender_int8.onnx models/agegender_fp32.onnx
+	$(TEST_VENV)/bin/agegender bench pipeline --quick --model models/agegender_int8.tflite
 
 clean:
 	rm -rf $(DEMO_VENV) $(TEST_VENV) build *.egg-info

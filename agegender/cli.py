@@ -85,6 +85,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if result.failed or not result.processed else 0
 
 
+def cmd_trt_build(args: argparse.Namespace) -> int:
+    from export.tensorrt import run_trt_build
+
+    return run_trt_build(args)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks import cli as bench
+
+    {"latency": bench.run_latency, "pipeline": bench.run_pipeline}[args.what](args)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge.runner import run_pipeline_command
+
+    return run_pipeline_command(args, build_analyzer)
+
+
 def cmd_align_template(args: argparse.Namespace) -> int:
     import json
 
@@ -160,9 +179,60 @@ def make_parser() -> argparse.ArgumentParser:
     _add_detector_options(p)
     p.set_defaults(func=cmd_align_template, score_threshold=0.5, min_face=10)
 
+    p = sub.add_parser("run", help="the real-time pipeline on a camera, file, stream, folder or the demo clip")
+    p.add_argument("source", nargs="?", default=None,
+                   help="camera index (0), video file, rtsp://..., GStreamer pipeline, picamera2, folder, or demo "
+                        "(default: camera 0 if it opens, else demo)")
+    p.add_argument("--display", default="none", choices=["none", "window"])
+    p.add_argument("--fullscreen", action="store_true", help="full-screen window (kiosk look)")
+    p.add_argument("--json", nargs="?", const="-", default=None, help="JSON lines per frame to stdout or a file")
+    p.add_argument("--save-video", default=None, help="write an annotated video")
+    p.add_argument("--stats-json", default=None, help="write the run summary as JSON")
+    p.add_argument("--max-frames", type=int, default=0)
+    p.add_argument("--duration", type=float, default=0.0, help="seconds")
+    p.add_argument("--loop", action="store_true", help="loop a video file, folder or the demo")
+    p.add_argument("--realtime", action="store_true", help="pace a video file at its frame rate, like a camera")
+    p.add_argument("--width", type=int, default=0)
+    p.add_argument("--height", type=int, default=0)
+    p.add_argument("--fps", type=float, default=0)
+    p.add_argument("--demo-frames", type=int, default=0, help="length of the demo clip (default 300)")
+    p.add_argument("--smoothing", type=float, default=0.3, help="EMA weight of a new observation; 1 turns it off")
+    p.add_argument("--skip-frames", type=int, default=0, help="re-classify a stable track only every N+1 frames")
+    p.add_argument("--blur-faces", action="store_true", help="pixelate faces in every displayed or saved image")
+    _add_model_options(p)
+    _add_detector_options(p)
+    p.set_defaults(func=cmd_run)
+
     _add_train_parser(sub)
     _add_evaluate_parser(sub)
     _add_export_parser(sub)
+
+    p = sub.add_parser("bench", help="latency and pipeline benchmarks with JSON and Markdown reports")
+    p.add_argument("what", choices=["latency", "pipeline"])
+    p.add_argument("--models", nargs="*", default=[], help="model files for 'latency'")
+    p.add_argument("--model", default=None, help="model file for 'pipeline'")
+    p.add_argument("--threads", default="", help="comma list (default 1,2,4 up to the core count)")
+    p.add_argument("--sizes", default="640x480")
+    p.add_argument("--faces", default="1,3")
+    p.add_argument("--detector", default="auto")
+    p.add_argument("--data", default=None, help="UTKFace folder for the clips' faces (default: demo portrait)")
+    p.add_argument("--models-dir", action="append", default=[])
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", default="benchmarks/results")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("trt-build", help="build a TensorRT engine from the ONNX export (on a Jetson)")
+    p.add_argument("onnx", help="exported FP32 .onnx file")
+    p.add_argument("--out", required=True, help="engine file to write")
+    p.add_argument("--precision", default="fp16", choices=["fp16", "int8"])
+    p.add_argument("--calib", default=None, help="data folder for INT8 calibration")
+    p.add_argument("--calib-n", type=int, default=400)
+    p.add_argument("--calib-cache", default=None, help="TensorRT calibration cache to read or write")
+    p.add_argument("--max-batch", type=int, default=8)
+    p.add_argument("--input-size", type=int, default=96, help="used when the .onnx has no contract beside it")
+    p.add_argument("--print-command", action="store_true", help="only print the equivalent trtexec command")
+    p.set_defaults(func=cmd_trt_build)
     return parser
 
 

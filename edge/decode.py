@@ -19,14 +19,15 @@ class DecodeConfig:
 
 
 def age_interval(dist: np.ndarray, mass: float) -> tuple[float, float]:
-    """Central interval holding ``mass`` of the age distribution (linear within a bin)."""
-    cdf = np.cumsum(dist, dtype=np.float64)
+    """Central interval holding ``mass`` of the age distribution. Bin ``a`` covers [a - 0.5, a + 0.5)
+    and mass is spread evenly inside a bin."""
+    cdf = np.concatenate([[0.0], np.cumsum(dist, dtype=np.float64)])
     cdf /= cdf[-1] if cdf[-1] > 0 else 1.0
+    edges = np.arange(len(dist) + 1, dtype=np.float64) - 0.5
     tail = (1.0 - mass) / 2
-    ages = np.arange(len(dist), dtype=np.float64)
-    lo = float(np.interp(tail, cdf, ages))
-    hi = float(np.interp(1.0 - tail, cdf, ages))
-    return lo, hi
+    lo = float(np.interp(tail, cdf, edges))
+    hi = float(np.interp(1.0 - tail, cdf, edges))
+    return max(lo, 0.0), hi
 
 
 def gender_label(p_female: float, band: tuple[float, float], labels: tuple[str, ...]) -> str:

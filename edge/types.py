@@ -16,6 +16,7 @@ class Frame:
     timestamp: float = 0.0        # wall clock (time.time()) at capture
     captured_at: float = 0.0      # time.monotonic() at capture, for latency
     source: str = ""
+    lores: Optional[np.ndarray] = None   # a smaller copy for detection (Picamera2's lores stream)
 
 
 @dataclass

@@ -1,0 +1,116 @@
+"""Deterministic test clips: real face chips from a data set composited on varied backgrounds,
+moving and changing size, with known ages. Generated from a seed, never committed."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+
+
+@dataclass
+class ClipSpec:
+    width: int = 640
+    height: int = 480
+    faces: int = 1
+    frames: int = 150
+    fps: float = 30.0
+    seed: int = 0
+    face_fraction: float = 0.28     # face chip side as a fraction of the frame height
+
+
+@dataclass
+class FaceTrack:
+    path: str
+    age: float
+    chip: np.ndarray = field(repr=False)
+    phase: float = 0.0
+    speed: float = 1.0
+
+
+def _background(spec: ClipSpec, rng: np.random.Generator) -> np.ndarray:
+    """A smooth random scene: low-frequency colour noise, upsampled."""
+    import cv2
+
+    small = rng.integers(30, 220, (6, 8, 3), dtype=np.uint8)
+    return cv2.resize(small, (spec.width, spec.height), interpolation=cv2.INTER_CUBIC)
+
+
+def _soft_mask(size: int) -> np.ndarray:
+    y, x = np.mgrid[:size, :size].astype(np.float32) / (size - 1) * 2 - 1
+    r = np.sqrt((x / 0.95) ** 2 + (y / 1.0) ** 2)
+    return np.clip((1.15 - r) / 0.25, 0, 1)[..., None]
+
+
+def pick_faces(data: str | Path, n: int, seed: int) -> list[FaceTrack]:
+    import cv2
+
+    from train.sources import read_utkface
+
+    faces = read_utkface(data, "test")
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in rng.choice(len(faces), n, replace=False):
+        chip = cv2.imread(faces.paths[i])
+        out.append(FaceTrack(faces.paths[i], float(faces.true_age[i]), chip, float(rng.uniform(0, 2 * math.pi)),
+                             float(rng.uniform(0.6, 1.4))))
+    return out
+
+
+def render(spec: ClipSpec, tracks: list[FaceTrack], i: int, background: np.ndarray) -> np.ndarray:
+    """Frame ``i``: faces on Lissajous paths across their own slots of the frame."""
+    import cv2
+
+    frame = background.copy()
+    t = i / spec.fps
+    slots = max(len(tracks), 1)
+    for k, tr in enumerate(tracks):
+        side = int(spec.height * spec.face_fraction * (1 + 0.15 * math.sin(0.8 * t * tr.speed + tr.phase)))
+        chip = cv2.resize(tr.chip, (side, side), interpolation=cv2.INTER_AREA)
+        slot_w = spec.width / slots
+        cx = slot_w * (k + 0.5) + 0.25 * slot_w * math.sin(0.6 * t * tr.speed + tr.phase)
+        cy = spec.height * (0.5 + 0.2 * math.cos(0.45 * t * tr.speed + tr.phase))
+        x0, y0 = int(cx - side / 2), int(cy - side / 2)
+        xs, ys, xe, ye = max(x0, 0), max(y0, 0), min(x0 + side, spec.width), min(y0 + side, spec.height)
+        if xe <= xs or ye <= ys:
+            continue
+        m = _soft_mask(side)[ys - y0:ye - y0, xs - x0:xe - x0]
+        roi = frame[ys:ye, xs:xe].astype(np.float32)
+        frame[ys:ye, xs:xe] = (m * chip[ys - y0:ye - y0, xs - x0:xe - x0] + (1 - m) * roi).astype(np.uint8)
+    return frame
+
+
+def generate_clip(spec: ClipSpec, data: Optional[str | Path] = None) -> Iterator[np.ndarray]:
+    """Frames of the clip. Without a data set, the demo's astronaut portrait stands in."""
+    rng = np.random.default_rng(spec.seed)
+    if spec.faces and data is not None:
+        tracks = pick_faces(data, spec.faces, spec.seed)
+    elif spec.faces:
+        import cv2
+
+        from edge.demo import astronaut_face
+
+        face = astronaut_face()
+        side = min(face.shape[:2])
+        chip = cv2.resize(face[:side, :side], (200, 200))
+        tracks = [FaceTrack("astronaut", 0.0, chip if k % 2 == 0 else chip[:, ::-1].copy(),
+                            float(rng.uniform(0, 6.28)), float(rng.uniform(0.6, 1.4))) for k in range(spec.faces)]
+    else:
+        tracks = []
+    background = _background(spec, rng)
+    for i in range(spec.frames):
+        yield render(spec, tracks, i, background)
+
+
+def write_clip(spec: ClipSpec, path: str | Path, data: Optional[str | Path] = None) -> Path:
+    import cv2
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), spec.fps, (spec.width, spec.height))
+    for frame in generate_clip(spec, data):
+        w.write(frame)
+    w.release()
+    return path

@@ -1,0 +1,89 @@
+"""Export: a small test-built model through every format, agreement, metadata, and bad arguments."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import needs_tf
+
+pytestmark = needs_tf
+
+
+def test_every_format_loads_through_edge_and_agrees(tiny_exports):
+    from edge.model import AgeGenderModel
+
+    expected = {"tflite-int8", "tflite-fp16", "tflite-fp32", "onnx-fp32", "onnx-int8"}
+    assert expected <= set(tiny_exports)
+    for fmt, r in tiny_exports.items():
+        m = AgeGenderModel(r.path)
+        assert m.contract.precision == r.precision and m.contract.name == "tiny"
+        assert r.check["same_gender_decision"] >= (0.99 if r.precision != "int8" else 0.8), (fmt, r.check)
+        tolerance = {"fp32": 0.01, "fp16": 0.2}.get(r.precision, 6.0)
+        assert r.check["age_abs_diff_mean"] <= tolerance, (fmt, r.check)
+        out = m.infer(np.zeros((3, 64, 64, 3), np.uint8))   # a batch of several faces
+        assert out["age"].shape == (3, 1) and out["age_dist"].shape == (3, 101) and out["race"].shape == (3, 5)
+
+
+def test_onnx_io_names_and_dynamic_batch(tiny_exports):
+    import onnxruntime as ort
+
+    s = ort.InferenceSession(str(tiny_exports["onnx-fp32"].path), providers=["CPUExecutionProvider"])
+    (inp,) = s.get_inputs()
+    assert inp.name == "image" and not isinstance(inp.shape[0], int) and inp.shape[1:] == [64, 64, 3]
+    assert {o.name for o in s.get_outputs()} == {"age", "age_dist", "gender", "race"}
+
+
+def test_metadata_round_trip(tiny_exports):
+    from edge.backends import open_backend
+    from edge.contract import ModelContract
+
+    for fmt in ("tflite-int8", "tflite-fp32", "onnx-fp32", "onnx-int8"):
+        path = tiny_exports[fmt].path
+        embedded = ModelContract.from_json(open_backend(path).embedded_metadata())
+        beside = ModelContract.from_json(path.with_suffix(".json").read_text())
+        assert embedded == beside and embedded.provenance["format"] == fmt
+
+
+def test_tflite_int8_has_uint8_input_and_float_outputs(tiny_exports):
+    from edge.backends import open_backend
+
+    b = open_backend(tiny_exports["tflite-int8"].path)
+    assert b.inputs[0].dtype == "uint8"
+    assert all(o.dtype == "float32" for o in b.outputs)
+
+
+def test_bad_arguments_are_clear_errors(tiny_keras_model, tmp_path, synthetic_utk):
+    from edge.errors import AgeGenderError
+    from export.cli import export_all, parse_formats
+
+    with pytest.raises(AgeGenderError, match="unknown export format"):
+        parse_formats("tflite-int8,coreml")
+    with pytest.raises(AgeGenderError, match="--calib .*not found"):
+        export_all(tiny_keras_model, ["tflite-int8"], tmp_path / "o", str(tmp_path / "nocalib"))
+    with pytest.raises(AgeGenderError, match="need --calib|needs --calib"):
+        export_all(tiny_keras_model, ["onnx-int8"], tmp_path / "o", None)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(AgeGenderError, match="cannot write"):
+        export_all(tiny_keras_model, ["tflite-fp32"], blocker / "sub", None)
+    empty = tmp_path / "emptycalib"
+    (empty / "UTKFace").mkdir(parents=True)
+    with pytest.raises(AgeGenderError, match="calibration"):
+        export_all(tiny_keras_model, ["tflite-int8"], tmp_path / "o2", str(empty))
+
+
+def test_reduce_range_setting():
+    from export.onnx_export import should_reduce_range
+
+    assert should_reduce_range("on") is True and should_reduce_range("off") is False
+    assert isinstance(should_reduce_range("auto"), bool)
+
+
+def test_stratified_calibration_covers_strata():
+    from export.calibration import stratified_indices
+
+    rng = np.random.default_rng(0)
+    ages, g, r = rng.integers(1, 90, 2000), rng.integers(0, 2, 2000), rng.integers(0, 5, 2000)
+    idx = stratified_indices(ages.astype(float), g, r, 300)
+    assert len(idx) == 300 and len(set(idx)) == 300
+    assert len(set(zip(np.digitize(ages[idx], [10, 30, 50, 70]), g[idx], r[idx]))) >= 45

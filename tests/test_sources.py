@@ -1,0 +1,81 @@
+"""The multi-source reader: UTKFace (exact ages) and FairFace (bins) behind one interface."""
+import logging
+
+import numpy as np
+import pytest
+
+from edge.errors import DatasetError
+from train.sources import LabeledFaces, read_fairface, read_source, read_utkface
+
+
+def test_utkface_csv_and_masks(synthetic_utk):
+    f = read_utkface(synthetic_utk, "train")
+    assert len(f) == 336
+    assert f.has_exact_age.all() and not f.has_age_interval.any()
+    assert f.has_gender.all() and f.has_race.all()
+    assert (f.age_lo == f.age_hi).all()
+
+
+def test_utkface_filenames_without_csv(tmp_path, caplog):
+    from conftest import write_synthetic_utkface
+
+    root = write_synthetic_utkface(tmp_path / "u", n=6, with_csv=False)
+    (root / "UTKFace" / "bad_name.jpg.chip.jpg").write_bytes(b"x")
+    with caplog.at_level(logging.WARNING):
+        f = read_utkface(root)
+    assert len(f) == 6
+    assert any("bad_name" in r.message for r in caplog.records)
+
+
+def test_malformed_row_warns_and_is_skipped(tmp_path, caplog):
+    root = tmp_path / "ff"
+    (root / "images").mkdir(parents=True)
+    (root / "labels.csv").write_text(
+        "filename,age_bin,age_min,age_max,gender,race,race7,split,service_test\n"
+        "1.webp,30-39,30,39,1,2,East Asian,train,True\n"
+        "2.webp,70+,70,116,0,4,Middle Eastern,train,False\n"
+        "3.webp,??,x,y,0,0,White,train,False\n"
+        "4.webp,20-29,20,29,,,,train,False\n")
+    with caplog.at_level(logging.WARNING):
+        f = read_fairface(root, "train")
+    assert len(f) == 3
+    assert any("line 4" in r.message for r in caplog.records)
+    assert f.has_age_interval.all() and not f.has_exact_age.any()
+    assert f.age_hi[1] == 100                                  # 70+ clipped to the model's last bin
+    assert list(f.has_gender) == [True, True, False] and list(f.has_race) == [True, True, False]
+    assert f.race7[:2] == ["East Asian", "Middle Eastern"]
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(DatasetError, match="not found"):
+        read_source(tmp_path / "nope")
+    with pytest.raises(DatasetError, match="labels.csv"):
+        read_fairface(tmp_path)
+
+
+def test_concat_keeps_masks(synthetic_utk, tmp_path):
+    u = read_utkface(synthetic_utk, "val")
+    both = LabeledFaces.concat([u, u.subset(np.arange(3))])
+    assert len(both) == len(u) + 3 and both.has_exact_age.all()
+
+
+def test_real_sources(utkface, fairface):
+    u = read_source(utkface, "test")
+    f = read_source(fairface, "val")
+    assert len(u) == 2304 and len(f) == 3999
+    assert f.has_age_interval.mean() > 0.95
+
+
+def test_sampling_mix_and_balance(synthetic_utk):
+    from conftest import has_tensorflow
+    if not has_tensorflow():
+        pytest.skip("trainer needs TensorFlow")
+    from train.trainer import sampling_weights
+
+    a = read_utkface(synthetic_utk, "train")
+    b = read_utkface(synthetic_utk, "val")
+    w = sampling_weights([a, b], [1.0, 1.0], "none")
+    assert w.sum() == pytest.approx(1.0)
+    assert w[:len(a)].sum() == pytest.approx(0.5)
+    wb = sampling_weights([a], None, "age")
+    assert wb.sum() == pytest.approx(1.0) and wb.std() > 0

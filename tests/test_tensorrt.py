@@ -1,0 +1,54 @@
+"""TensorRT is not on this machine: test what runs without it (arguments, trtexec line, calibrator)."""
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.errors import AgeGenderError, BackendUnavailable
+from export.tensorrt import CalibrationBatches, TrtBuildConfig, build_engine, make_calibrator, trtexec_command
+
+
+def test_argument_checks(tmp_path):
+    onnx = tmp_path / "m.onnx"
+    with pytest.raises(AgeGenderError, match="not found"):
+        TrtBuildConfig(onnx, tmp_path / "e").validate()
+    onnx.write_bytes(b"x")
+    with pytest.raises(AgeGenderError, match="fp16 or int8"):
+        TrtBuildConfig(onnx, tmp_path / "e", precision="int4").validate()
+    with pytest.raises(AgeGenderError, match="max-batch"):
+        TrtBuildConfig(onnx, tmp_path / "e", max_batch=0).validate()
+
+
+def test_trtexec_line_has_dynamic_batch_and_precision(tmp_path):
+    cfg = TrtBuildConfig(tmp_path / "m.onnx", tmp_path / "m.engine", "int8", tmp_path / "m.calib", 8, 96)
+    cmd = trtexec_command(cfg)
+    assert "--minShapes=image:1x96x96x3" in cmd and "--maxShapes=image:8x96x96x3" in cmd
+    assert "--int8" in cmd and "--fp16" in cmd and f"--calib={tmp_path / 'm.calib'}" in cmd
+
+
+def test_without_tensorrt_the_error_names_the_command(tmp_path, monkeypatch):
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"x")
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    with pytest.raises(BackendUnavailable, match="trtexec --onnx="):
+        build_engine(TrtBuildConfig(onnx, tmp_path / "m.engine"))
+
+
+def test_calibrator_feeds_batches_and_round_trips_its_cache(tmp_path):
+    class IInt8EntropyCalibrator2:   # stand-in for TensorRT's base class
+        def __init__(self):
+            pass
+
+    trt = types.SimpleNamespace(IInt8EntropyCalibrator2=IInt8EntropyCalibrator2)
+    images = np.zeros((20, 96, 96, 3), np.uint8)
+    batches = CalibrationBatches(images, batch_size=8)
+    assert len(batches) == 2                      # a partial last batch is dropped
+    cache = tmp_path / "x.calib"
+    cal = make_calibrator(trt, batches, cache)
+    assert cal.get_batch_size() == 8
+    assert cal.read_calibration_cache() is None
+    cal.write_calibration_cache(b"TRT-calibration")
+    assert cal.read_calibration_cache() == b"TRT-calibration"
+    assert batches.next().dtype == np.float32 and batches.next().shape == (8, 96, 96, 3) and batches.next() is None

@@ -1,0 +1,104 @@
+"""`agegender train` on a tiny subset end to end, resume from a checkpoint, and `evaluate` reports."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import needs_tf
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = needs_tf
+
+
+def agegender(*args):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "agegender", *args], cwd=ROOT, capture_output=True, text=True,
+                          env=env, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, synthetic_utk):
+    out = tmp_path_factory.mktemp("run") / "r"
+    args = ["-q", "train", "--data", str(synthetic_utk), "--out", str(out), "--backbone-weights", "none",
+            "--input-size", "64", "--alpha", "0.35", "--frozen-epochs", "1", "--epochs", "1", "--steps-per-epoch", "3",
+            "--batch-size", "16", "--max-val", "32", "--cache-dir", str(out.parent / "cache"), "--freeze-until", ""]
+    r = agegender(*args)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return out, args
+
+
+def test_training_writes_run_artefacts(trained_run):
+    out, _ = trained_run
+    for name in ("best.keras", "config.json", "state.json", "history.csv", "contract.json",
+                 "checkpoints/last.weights.h5", "checkpoints/optimizer.npz"):
+        assert (out / name).is_file(), name
+    state = json.loads((out / "state.json").read_text())
+    assert state["phase"] == "finetune" and state["epoch"] == 1 and state["best_score"] is not None
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["input_size"] == 64 and cfg["seed"] == 2026
+    assert len((out / "history.csv").read_text().splitlines()) == 3   # header + frozen + fine-tune epoch
+
+
+def test_resume_continues_from_the_checkpoint(trained_run):
+    out, _ = trained_run
+    cfg = json.loads((out / "config.json").read_text())
+    cfg["epochs"] = 2
+    (out / "config.json").write_text(json.dumps(cfg))
+    r = agegender("train", "--out", str(out), "--resume")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "epochs 2..2 of 2" in r.stderr
+    assert json.loads((out / "state.json").read_text())["epoch"] == 2
+    assert len((out / "history.csv").read_text().splitlines()) == 4
+
+
+def test_a_second_run_into_the_same_folder_is_refused(trained_run):
+    out, args = trained_run
+    r = agegender(*args)
+    assert r.returncode == 2 and "already holds a run" in r.stderr
+
+
+def test_evaluate_writes_the_report(trained_run, synthetic_utk, tmp_path):
+    out, _ = trained_run
+    (out / "best.json").write_text((out / "contract.json").read_text())
+    r = agegender("evaluate", str(out / "best.keras"), "--data", str(synthetic_utk), "--split", "test",
+                  "--out", str(tmp_path), "--history", str(out / "history.csv"), "--flip-tta")
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = json.loads(r.stdout)
+    assert summary["n"] == 112 and 0 <= summary["gender_acc"] <= 1 and summary["age_mae"] > 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert {"age", "gender", "race", "subgroups"} <= set(metrics)
+    report = (tmp_path / "report.md").read_text()
+    assert "## Fairness" in report and "CS@5" in report
+    for png in ("race_confusion.png", "gender_reliability.png", "age_error_by_age.png", "training_curves.png"):
+        assert (tmp_path / png).stat().st_size > 1000
+
+
+def test_metrics_on_a_fairface_style_fixture():
+    from edge.contract import ModelContract
+    from train.evaluate import compute_metrics
+    from train.sources import LabeledFaces
+
+    faces = LabeledFaces(paths=["a", "b", "c", "d"], age_lo=np.array([20, 30, 0, 70], np.float32),
+                         age_hi=np.array([29, 39, 2, 100], np.float32), has_exact_age=np.zeros(4, bool),
+                         has_age_interval=np.ones(4, bool), gender=np.array([0, 1, 1, 0], np.int8),
+                         has_gender=np.ones(4, bool), race=np.array([0, 1, 2, 4], np.int8), has_race=np.ones(4, bool),
+                         race7=["White", "Black", "East Asian", "Middle Eastern"], source="fairface")
+    out = {"age": np.array([[25.0], [41.0], [1.0], [65.0]]), "gender": np.array([[0.1], [0.8], [0.3], [0.2]]),
+           "race": np.eye(5)[[0, 1, 2, 3]]}
+    m = compute_metrics(out, faces, ModelContract())
+    assert m["age_bins"]["bin_accuracy"] == pytest.approx(0.5)      # 25 in 20-29, 1 in 0-2
+    assert m["age_bins"]["bin_one_off"] == pytest.approx(1.0)       # 41 next to 30-39, 65 next to 70+
+    assert m["gender"]["accuracy"] == pytest.approx(0.75)
+    assert m["race"]["accuracy"] == pytest.approx(0.75)
+    assert "age" not in m
+
+
+def test_roc_auc_and_ece():
+    from train.metrics import calibration, roc_auc
+
+    assert roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
+    assert calibration(np.array([0.9, 0.9, 0.1, 0.1]), np.array([1, 1, 0, 0.0]))["ece"] == pytest.approx(0.1)
