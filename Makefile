@@ -24,16 +24,19 @@ demo: $(DEMO_VENV)/.installed
 $(TEST_VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(TEST_VENV)
 	$(TEST_VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(TEST_VENV)/bin/pip install $(PIP_FLAGS) -e ".[tflite,onnx,train,export,test]"
+	$(TEST_VENV)/bin/pip install $(PIP_FLAGS) -e ".[tflite,onnx,train,export,test,ui,mqtt]"
 	touch $@
 
 test: $(TEST_VENV)/.installed
 	AGEGENDER_SHARED="$${AGEGENDER_SHARED:-$(if $(wildcard $(SHARED)),$(SHARED),)}" \
 	  $(TEST_VENV)/bin/python -m pytest -q tests
 
+DETECTOR_MODELS := $(if $(wildcard $(SHARED)/models/face_detection),--models-dir $(SHARED)/models/face_detection,)
+
 bench: $(TEST_VENV)/.installed
-	$(TEST_VENV)/bin/agegender bench latency --quick --models models/agegender_int8.tflite models/agegender_int8.onnx models/agegender_fp32.onnx
-	$(TEST_VENV)/bin/agegender bench pipeline --quick --model models/agegender_int8.tflite
+	$(TEST_VENV)/bin/agegender bench latency --quick --out benchmarks/results/quick \
+	  --models $(wildcard models/agegender_int8.tflite models/agegender_int8.onnx)
+	$(TEST_VENV)/bin/agegender bench pipeline --quick --out benchmarks/results/quick $(DETECTOR_MODELS)
 
 clean:
 	rm -rf $(DEMO_VENV) $(TEST_VENV) build *.egg-info

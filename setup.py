@@ -19,7 +19,9 @@ EXTRAS = {
     "train": ["tensorflow>=2.16", "keras>=3.3", "tensorboard", "matplotlib>=3.7"],
     "export": ["tensorflow>=2.16", "keras>=3.3", "tf2onnx>=1.16", "onnx>=1.15", "onnxruntime>=1.17", "sympy",
                "matplotlib>=3.7"],
-    "test": ["pytest>=7", "scikit-image>=0.21", "matplotlib>=3.7"],
+    "test": ["pytest>=7", "scikit-image>=0.21", "matplotlib>=3.7", "prometheus_client"],  # its parser checks /metrics
+    "ui": ["gradio>=6,<7"],  # `agegender ui`, a local browser demo; never in a device install (pulls ~230 MB)
+    "mqtt": ["paho-mqtt>=1.6"],  # the MQTT sink ([mqtt] in the config); 1.6 is Debian bookworm's python3-paho-mqtt
 }
 
 setup(
@@ -34,9 +36,12 @@ setup(
                                     "export", "export.*", "benchmarks", "benchmarks.*"]),
     include_package_data=True,
     # The shipped INT8 models and their contracts, found at run time under <prefix>/share/agegender/models.
-    data_files=[("share/agegender/models", sorted(str(p) for p in (HERE / "models").glob("*_int8.*")
-                                                  if p.suffix in (".tflite", ".json")))],
-    install_requires=["numpy>=1.22", OPENCV],
+    # (and the model cards, which `agegender ui` shows).
+    data_files=[("share/agegender/models", sorted(str(p.relative_to(HERE)) for pattern in ("*_int8.tflite*", "MODEL_CARD*.md")
+                                                  for p in (HERE / "models").glob(pattern))),
+                ("share/agegender/deploy", sorted(str(p.relative_to(HERE)) for p in (HERE / "deploy").glob("*")
+                                                  if p.is_file()))],
+    install_requires=["numpy>=1.22", OPENCV, "tomli; python_version<'3.11'"],
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["agegender=agegender.cli:main"]},
     classifiers=["Programming Language :: Python :: 3", "Operating System :: POSIX :: Linux"],

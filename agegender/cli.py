@@ -6,6 +6,7 @@ import logging
 import sys
 from typing import Callable, Optional, Sequence
 
+from agegender import deploy_cli, live_cli
 from edge.errors import AgeGenderError
 
 log = logging.getLogger("agegender")
@@ -52,10 +53,13 @@ def _band(text: str) -> tuple[float, float]:
 def build_model(args: argparse.Namespace):
     from edge.backends import BackendOptions
     from edge.model import AgeGenderModel, resolve_model_path
+    from edge.model_store import cache_dir
 
     path = resolve_model_path(args.model, tuple(args.models_dir))
     providers = [p for p in args.providers.split(",") if p]
-    return AgeGenderModel(path, args.backend, BackendOptions(threads=args.threads, providers=providers))
+    trt_cache = str(cache_dir().parent / "trt") if "tensorrt" in providers else None
+    return AgeGenderModel(path, args.backend, BackendOptions(threads=args.threads, providers=providers,
+                                                             cache_dir=trt_cache))
 
 
 def build_detector(args: argparse.Namespace):
@@ -92,16 +96,25 @@ def cmd_trt_build(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from benchmarks import cli as bench
+    from benchmarks.cli import run_bench
 
-    {"latency": bench.run_latency, "pipeline": bench.run_pipeline}[args.what](args)
-    return 0
+    return run_bench(args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from edge.runner import run_pipeline_command
 
+    if args.config:
+        from agegender.deploy_cli import apply_run_config
+
+        args = apply_run_config(args, make_parser)
     return run_pipeline_command(args, build_analyzer)
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from agegender.ui.app import run_ui
+
+    return run_ui(args, build_model, build_detector)
 
 
 def cmd_align_template(args: argparse.Namespace) -> int:
@@ -199,28 +212,30 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoothing", type=float, default=0.3, help="EMA weight of a new observation; 1 turns it off")
     p.add_argument("--skip-frames", type=int, default=0, help="re-classify a stable track only every N+1 frames")
     p.add_argument("--blur-faces", action="store_true", help="pixelate faces in every displayed or saved image")
+    deploy_cli.add_run_options(p)
+    live_cli.add_run_options(p)
     _add_model_options(p)
     _add_detector_options(p)
     p.set_defaults(func=cmd_run)
+    live_cli.add_parsers(sub, p, cmd_run)   # serve, kiosk: run + dashboard or kiosk view
+
+    p = sub.add_parser("ui", help="try the model in a browser: a local Gradio page (needs the 'ui' extra)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--share", action="store_true", help="also publish a temporary public Gradio share link")
+    _add_model_options(p)
+    _add_detector_options(p)
+    p.set_defaults(func=cmd_ui)
 
     _add_train_parser(sub)
     _add_evaluate_parser(sub)
     _add_export_parser(sub)
+    deploy_cli.add_parsers(sub, make_parser)
 
-    p = sub.add_parser("bench", help="latency and pipeline benchmarks with JSON and Markdown reports")
-    p.add_argument("what", choices=["latency", "pipeline"])
-    p.add_argument("--models", nargs="*", default=[], help="model files for 'latency'")
-    p.add_argument("--model", default=None, help="model file for 'pipeline'")
-    p.add_argument("--threads", default="", help="comma list (default 1,2,4 up to the core count)")
-    p.add_argument("--sizes", default="640x480")
-    p.add_argument("--faces", default="1,3")
-    p.add_argument("--detector", default="auto")
-    p.add_argument("--data", default=None, help="UTKFace folder for the clips' faces (default: demo portrait)")
-    p.add_argument("--models-dir", action="append", default=[])
-    p.add_argument("--seconds", type=float, default=10.0)
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--out", default="benchmarks/results")
-    p.set_defaults(func=cmd_bench)
+    from benchmarks.cli import add_bench_parser
+
+    add_bench_parser(sub)
+    sub.choices["bench"].set_defaults(func=cmd_bench)
 
     p = sub.add_parser("trt-build", help="build a TensorRT engine from the ONNX export (on a Jetson)")
     p.add_argument("onnx", help="exported FP32 .onnx file")
@@ -295,6 +310,7 @@ def _add_export_parser(sub) -> None:
     p.add_argument("--onnx-reduce-range", default="auto", choices=["auto", "on", "off"],
                    help="7-bit activations for ONNX INT8 (auto: on for x86 CPUs without VNNI)")
     p.add_argument("--verify", action="store_true", help="evaluate every file on --verify-data and write EXPORTS.md")
+    p.add_argument("--verify-only", action="store_true", help="verify files an earlier export wrote to --out")
     p.add_argument("--verify-data", default=None, help="data folder for --verify (test split)")
     p.add_argument("--verify-limit", type=int, default=0)
     p.set_defaults(func=cmd_export)
@@ -308,6 +324,7 @@ def setup_logging(verbose: int, quiet: bool) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    args._argv = list(sys.argv[1:] if argv is None else argv)   # `run --config`: which options were explicit
     setup_logging(args.verbose, args.quiet)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -1,65 +1,155 @@
-"""`agegender bench latency|pipeline`: print figures and write JSON + Markdown reports."""
+"""`agegender bench latency|pipeline|accuracy|compare`: print figures, write JSON + Markdown (+ PNG charts)."""
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import shlex
+import sys
 from pathlib import Path
+
+from edge.errors import AgeGenderError
 
 log = logging.getLogger(__name__)
 
+QUICK_SECONDS = 4.0
 
-def _md_table(rows: list[dict], cols: list[str]) -> str:
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        lines.append("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
-    return "\n".join(lines)
+
+def _command() -> str:
+    return "agegender " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _write(out: Path, name: str, report: dict, markdown: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (out / f"{name}.md").write_text(markdown)
+    print(markdown)
+    log.info("wrote %s and %s", out / f"{name}.json", out / f"{name}.md")
+
+
+def _csv_ints(text: str, what: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise AgeGenderError(f"{what}: expected a comma list of integers, got {text!r}") from None
+
+
+def _sizes(text: str) -> list[tuple[int, int]]:
+    try:
+        return [tuple(int(v) for v in s.lower().split("x")) for s in text.split(",")]  # type: ignore[misc]
+    except ValueError:
+        raise AgeGenderError(f"--sizes: expected WxH[,WxH...], got {text!r}") from None
+
+
+def _existing(paths: list[str], what: str) -> list[str]:
+    if not paths:
+        raise AgeGenderError(f"{what}: give at least one model file")
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        raise AgeGenderError(f"{what}: no such model file: {', '.join(missing)}")
+    return paths
 
 
 def run_latency(args: argparse.Namespace) -> dict:
-    from benchmarks.latency_bench import bench_model, thread_counts
-    from benchmarks.pipeline_bench import machine_info
+    from benchmarks.charts import latency_chart
+    from benchmarks.latency_bench import latency_rows, thread_counts
+    from benchmarks.report import latency_markdown
+    from benchmarks.system import machine_info
 
-    rows = []
-    threads = [int(t) for t in args.threads.split(",")] if args.threads else thread_counts()
-    for model in args.models:
-        for t in threads:
-            for b in (1, 8):
-                row = bench_model(model, t, b, runs=30 if args.quick else 100, min_seconds=0.5 if args.quick else 2.0)
-                rows.append(row)
-                log.info("%s t=%d b=%d: p50 %.3f ms (%.3f ms/face)", row["model"], t, b, row["p50_ms"],
-                         row["ms_per_face_p50"])
-    report = {"machine": machine_info(), "rows": rows}
+    models = _existing(args.models or ([args.model] if args.model else []), "bench latency")
+    threads = _csv_ints(args.threads, "--threads") if args.threads else thread_counts()
+    batches = _csv_ints(args.batches, "--batches")
+    runs, min_s = (30, 0.5) if args.quick else (args.runs, args.min_seconds)
+    rows = latency_rows(models, threads, batches, runs, min_s)
+    report = {"kind": "latency", "machine": machine_info(),
+              "settings": {"threads": threads, "batches": batches, "runs": runs, "min_seconds": min_s}, "rows": rows}
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "latency.json").write_text(json.dumps(report, indent=2))
-    cols = ["model", "backend", "precision", "size_mb", "threads", "batch", "p50_ms", "p95_ms", "p99_ms",
-            "ms_per_face_p50", "faces_per_second", "load_ms", "first_inference_ms"]
-    (out / "latency.md").write_text(f"# Model latency\n\nMachine: {report['machine']}\n\n" + _md_table(rows, cols) + "\n")
-    print(_md_table(rows, cols))
+    _write(out, "latency", report, latency_markdown(report, _command()))
+    latency_chart(report, out)
     return report
 
 
 def run_pipeline(args: argparse.Namespace) -> dict:
-    from benchmarks.pipeline_bench import main_pipeline_report
+    from benchmarks.charts import pipeline_charts
+    from benchmarks.pipeline_bench import BenchSettings, pipeline_report, run_live
+    from benchmarks.report import pipeline_markdown
+    from benchmarks.system import machine_info
+    from edge.model import resolve_model_path
 
-    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
-    faces = [int(v) for v in args.faces.split(",")]
-    report = main_pipeline_report(args.model, tuple(args.models_dir), args.data, Path(args.out), sizes, faces,
-                                  args.detector, seconds=5.0 if args.quick else args.seconds)
-    rows = []
-    for c in report["cases"]:
-        st = c["stages"]
-        rows.append({"resolution": f"{c['case']['width']}x{c['case']['height']}", "faces": c["case"]["faces"],
-                     "processed_fps": c["processed_fps"], "camera_fps": c["camera_fps"], "dropped": c["frames_dropped"],
-                     "e2e_p50_ms": st.get("end_to_end", {}).get("p50_ms"), "e2e_p95_ms": st.get("end_to_end", {}).get("p95_ms"),
-                     **{f"{k}_p50_ms": st.get(k, {}).get("p50_ms") for k in ("detect", "align", "infer", "track")}})
-    table = _md_table(rows, list(rows[0]))
-    jit = report["jitter"]
-    text = (f"# Pipeline\n\nMachine: {report['machine']}\nModel: `{Path(args.model).name}`, detector `{args.detector}`; "
-            "clips of UTKFace test faces on generated backgrounds, paced at 30 FPS like a camera.\n\n" + table +
-            f"\n\nAge jitter (mean over tracks of the std of a track's age across frames, 3 faces, 150 frames): "
-            f"without smoothing {jit['raw']['age_std_mean']} years, with smoothing (0.3) {jit['smoothed']['age_std_mean']} years.\n")
-    (Path(args.out) / "pipeline.md").write_text(text)
-    print(text)
+    model = str(resolve_model_path(args.model or "default", tuple(args.models_dir)))
+    out = Path(args.out)
+    detectors = ["auto"] if args.quick else [d for d in args.detectors.split(",") if d]
+    settings = BenchSettings(model, tuple(args.models_dir), args.data,
+                             QUICK_SECONDS if args.quick else args.seconds, args.threads_pipeline, args.smoothing)
+    if args.source:
+        case = run_live(args.source, detectors[0], settings)
+        report = {"kind": "pipeline", "machine": machine_info(), "model": Path(model).name,
+                  "settings": {"source": args.source, "seconds": settings.seconds, "camera_fps": 0}, "cases": [case]}
+        _write(out, "pipeline_live", report, pipeline_markdown(report, _command()))
+        return report
+    sizes = [(640, 480)] if args.quick else _sizes(args.sizes)
+    faces = [0, 1, 3] if args.quick else _csv_ints(args.faces, "--faces")
+    report = pipeline_report(settings, sizes, faces, detectors, skip_frames=args.skip_frames,
+                             jitter_frames=90 if args.quick else 150)
+    _write(out, "pipeline", report, pipeline_markdown(report, _command()))
+    pipeline_charts(report, out)
     return report
+
+
+def run_accuracy(args: argparse.Namespace) -> dict:
+    from benchmarks.accuracy_bench import accuracy_report
+    from benchmarks.report import accuracy_markdown
+
+    models = _existing(args.models or ([args.model] if args.model else []), "bench accuracy")
+    if not args.data:
+        raise AgeGenderError("bench accuracy: give --data DIR[,SPLIT] (e.g. ../shared/datasets/utkface,test)")
+    report = accuracy_report(models, args.data, limit=300 if args.quick else args.limit)
+    _write(Path(args.out), "accuracy", report, accuracy_markdown(report, _command()))
+    return report
+
+
+def run_compare(args: argparse.Namespace) -> None:
+    from benchmarks.compare import compare
+
+    if len(args.reports) != 2:
+        raise AgeGenderError("bench compare: give exactly two report files, A.json B.json")
+    print(compare(*args.reports))
+
+
+def add_bench_parser(sub) -> None:
+    p = sub.add_parser("bench", help="latency, pipeline and accuracy benchmarks: JSON, Markdown and PNG reports")
+    p.add_argument("what", choices=["latency", "pipeline", "accuracy", "compare", "soak"])
+    p.add_argument("reports", nargs="*", help="for 'compare': A.json B.json")
+    p.add_argument("--models", nargs="*", default=[], help="model files for 'latency' and 'accuracy'")
+    p.add_argument("--model", default=None, help="model file for 'pipeline' (default: the shipped INT8 TFLite)")
+    p.add_argument("--threads", default="", help="latency: comma list (default 1,2,4 up to the core count)")
+    p.add_argument("--batches", default="1,8", help="latency: comma list of batch sizes")
+    p.add_argument("--runs", type=int, default=200, help="latency: timed runs per row (at least)")
+    p.add_argument("--min-seconds", type=float, default=2.0, help="latency: minimum timed duration per row")
+    p.add_argument("--sizes", default="640x480,1280x720", help="pipeline: frame sizes")
+    p.add_argument("--faces", default="0,1,3,6", help="pipeline: faces per frame")
+    p.add_argument("--detectors", default="yunet,blazeface,res10,haar",
+                   help="pipeline: comma list; unavailable ones are skipped (--quick: auto)")
+    p.add_argument("--skip-frames", type=int, default=2, help="pipeline: track skipping to measure (0: none)")
+    p.add_argument("--smoothing", type=float, default=0.3)
+    p.add_argument("--threads-pipeline", type=int, default=0, help="pipeline: classifier threads (0: runtime default)")
+    p.add_argument("--source", default=None, help="pipeline: a live camera/stream instead of generated clips")
+    p.add_argument("--seconds", type=float, default=10.0, help="pipeline: seconds per case (or of the live run)")
+    p.add_argument("--data", action="append", default=None,
+                   help="pipeline: UTKFace folder for the clips' faces; accuracy: DIR[,SPLIT], repeatable")
+    p.add_argument("--limit", type=int, default=0, help="accuracy: evaluate on at most N faces")
+    p.add_argument("--models-dir", action="append", default=[])
+    p.add_argument("--quick", action="store_true", help="a short run (under 2 minutes, for a Pi)")
+    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--minutes", type=float, default=10.0, help="soak: how long to run the looping demo clip")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    if args.what == "soak":
+        from benchmarks.soak import run_soak
+
+        return run_soak(args)
+    if args.what == "pipeline":
+        args.data = args.data[0] if args.data else None
+    {"latency": run_latency, "pipeline": run_pipeline, "accuracy": run_accuracy, "compare": run_compare}[args.what](args)
+    return 0

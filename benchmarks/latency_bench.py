@@ -1,18 +1,33 @@
-"""Model latency: backend x model file x threads x batch, load and first-inference times apart."""
+"""Model latency: backend x model file x threads x batch, with load and first-inference times apart
+(as TFLite's benchmark_model reports them) and the process's peak memory."""
 from __future__ import annotations
 
+import importlib.util
+import logging
 import os
-import resource
 import time
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.latency import measure
+from benchmarks.system import ResourceMeter
+
+log = logging.getLogger(__name__)
+
+# Which installed backends can run a file of each kind (OpenVINO reads ONNX directly).
+RUNNERS = {".tflite": ("tflite",), ".onnx": ("onnx", "openvino"), ".xml": ("openvino",)}
+RUNTIME_MODULES = {"tflite": ("ai_edge_litert", "tflite_runtime"), "onnx": ("onnxruntime",), "openvino": ("openvino",)}
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+def available_backends(path: str | Path) -> list[str]:
+    names = RUNNERS.get(Path(path).suffix.lower(), ())
+    return [n for n in names if any(importlib.util.find_spec(m) is not None for m in RUNTIME_MODULES[n])]
+
+
+def thread_counts() -> list[int]:
+    cores = os.cpu_count() or 1
+    return [t for t in (1, 2, 4) if t <= cores]
 
 
 def bench_model(path: str, threads: int, batch: int, runs: int = 100, min_seconds: float = 1.0,
@@ -20,6 +35,7 @@ def bench_model(path: str, threads: int, batch: int, runs: int = 100, min_second
     from edge.backends import BackendOptions
     from edge.model import AgeGenderModel
 
+    meter = ResourceMeter().start()
     t0 = time.perf_counter()
     model = AgeGenderModel(path, backend, BackendOptions(threads=threads, warmup=0))
     load_ms = (time.perf_counter() - t0) * 1000
@@ -29,14 +45,33 @@ def bench_model(path: str, threads: int, batch: int, runs: int = 100, min_second
     model.infer(x)
     first_ms = (time.perf_counter() - t0) * 1000
     stats = measure(lambda: model.infer(x), warmup=10, runs=runs, min_seconds=min_seconds)
+    use = meter.stop()
+    size = Path(path).stat().st_size + (Path(path).with_suffix(".bin").stat().st_size if path.endswith(".xml") else 0)
     return {"model": Path(path).name, "backend": model.backend.name, "precision": model.contract.precision,
-            "size_mb": round(Path(path).stat().st_size / 1e6, 2), "threads": threads, "batch": batch,
+            "size_mb": round(size / 1e6, 2), "threads": threads, "batch": batch,
             "load_ms": round(load_ms, 2), "first_inference_ms": round(first_ms, 2),
             **{k: round(v, 4) for k, v in stats.as_dict().items()},
             "ms_per_face_p50": round(stats.p50_ms / batch, 4), "faces_per_second": round(stats.per_second * batch, 1),
-            "peak_rss_mb": round(peak_rss_mb(), 1)}
+            "cpu_percent": use.cpu_percent, "peak_rss_mb": use.peak_rss_mb}
 
 
-def thread_counts() -> list[int]:
-    cores = os.cpu_count() or 1
-    return [t for t in (1, 2, 4) if t <= cores]
+def latency_rows(models: list[str], threads: list[int], batches: list[int], runs: int, min_seconds: float) -> list[dict]:
+    from edge.errors import AgeGenderError
+
+    rows = []
+    for model in models:
+        backends = available_backends(model)
+        if not backends:
+            log.warning("%s: no installed runtime can run it; skipped", model)
+        for backend in backends:
+            for t in threads:
+                for b in batches:
+                    try:
+                        row = bench_model(model, t, b, runs, min_seconds, backend)
+                    except AgeGenderError as e:
+                        log.warning("%s on %s: %s", Path(model).name, backend, e)
+                        break
+                    rows.append(row)
+                    log.info("%s %s t=%d b=%d: p50 %.3f ms (%.3f ms/face)", row["model"], backend, t, b,
+                             row["p50_ms"], row["ms_per_face_p50"])
+    return rows

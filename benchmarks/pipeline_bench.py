@@ -1,23 +1,27 @@
-"""Pipeline benchmark: the full pipeline on generated clips, paced like a 30 FPS camera.
+"""Pipeline benchmark: the full pipeline on generated clips (or a live camera), paced like a 30 FPS camera.
 
-Reports processed FPS, dropped frames, per-stage p50/p95, end-to-end latency, and the age
-jitter of tracks with and without temporal smoothing.
+For every case it reports processed and camera FPS, dropped frames, per-stage p50/p95, end-to-end
+latency, CPU use and peak memory, and the *compute floor*: the frame rate that the detector's and
+the classifier's model-only times allow for that face count. The gap between the floor and the
+process thread's measured capacity is what the pipeline adds (copies, conversions, locks, tracking).
 """
 from __future__ import annotations
 
-import json
 import logging
-import platform
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from benchmarks.clips import ClipSpec, write_clip
+from benchmarks.latency import measure
+from benchmarks.system import ResourceMeter, machine_info
 
 log = logging.getLogger(__name__)
+
+CAMERA_FPS = 30.0
 
 
 @dataclass
@@ -26,87 +30,232 @@ class PipelineCase:
     height: int
     faces: int
     detector: str
+    skip_frames: int = 0
+
+    @property
+    def resolution(self) -> str:
+        return f"{self.width}x{self.height}"
 
 
-def run_case(case: PipelineCase, model_path: str, models_dirs: tuple[str, ...], data: Optional[str],
-             seconds: float = 10.0, threads: int = 0, smoothing: float = 0.3, skip_frames: int = 0,
-             workdir: Optional[Path] = None) -> dict:
+@dataclass
+class BenchSettings:
+    model: str
+    models_dirs: tuple[str, ...] = ()
+    data: Optional[str] = None          # UTKFace folder for the clips' faces; None: the demo portrait
+    seconds: float = 10.0
+    threads: int = 0
+    smoothing: float = 0.3
+    workdir: Optional[Path] = None
+
+
+class DrawOnlySink:
+    """Stands in for a display: the pipeline draws every frame as it would for a screen, shows nothing."""
+
+    needs_image = True
+
+    def write(self, result) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class _Keep:
+    """Keeps a recent processed frame (every 30th) to measure the detector's model-only time on."""
+
+    every: int = 30
+    image: Optional[np.ndarray] = field(default=None, repr=False)
+    seen: int = 0
+
+    def __call__(self, result) -> None:
+        self.seen += 1
+        if self.image is None or self.seen % self.every == 0:
+            self.image = result.frame.image
+
+
+def build_analyzer(detector: str, s: BenchSettings):
     from edge.analyzer import FaceAnalyzer
     from edge.backends import BackendOptions
     from edge.detectors import create_detector
     from edge.model import AgeGenderModel
+
+    return FaceAnalyzer(create_detector(detector, models_dirs=s.models_dirs),
+                        AgeGenderModel(s.model, options=BackendOptions(threads=s.threads)))
+
+
+def compute_floor(analyzer, image: np.ndarray, faces: int, repeats: int = 15) -> dict:
+    """Model-only times on one frame: detector on the frame, classifier on a batch of ``faces`` crops."""
+    size = analyzer.model.input_size
+    det = measure(lambda: analyzer.detector.detect(image), warmup=2, runs=repeats, min_seconds=0.3)
+    cls_ms = 0.0
+    if faces:
+        crops = np.random.default_rng(0).integers(0, 255, (faces, size, size, 3), dtype=np.uint8)
+        cls_ms = measure(lambda: analyzer.model.infer(crops), warmup=2, runs=repeats, min_seconds=0.3).p50_ms
+    total = det.p50_ms + cls_ms
+    return {"detector_ms": round(det.p50_ms, 3), "classifier_ms": round(cls_ms, 3), "models_ms": round(total, 3),
+            "floor_fps": round(1000.0 / total, 1) if total > 0 else float("inf")}
+
+
+def _run(source, analyzer, s: BenchSettings, skip_frames: int, duration: float = 0.0) -> dict:
     from edge.pipeline import Pipeline, PipelineConfig
-    from edge.sources import open_source
     from edge.tracking import TrackerConfig
 
-    spec = ClipSpec(case.width, case.height, case.faces, frames=int(30 * seconds), fps=30.0, seed=case.faces)
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        clip = write_clip(spec, Path(tmp) / "clip.mp4", data)
-        detector = create_detector(case.detector, models_dirs=models_dirs)
-        analyzer = FaceAnalyzer(detector, AgeGenderModel(model_path, options=BackendOptions(threads=threads)))
-        cfg = PipelineConfig(tracker=TrackerConfig(smoothing=smoothing, skip_frames=skip_frames))
-        summary = Pipeline(open_source(str(clip), realtime=True, fps=30.0), analyzer, [], cfg).run()
-    summary["case"] = case.__dict__
+    keep = _Keep()
+    cfg = PipelineConfig(duration=duration, tracker=TrackerConfig(smoothing=s.smoothing, skip_frames=skip_frames))
+    meter = ResourceMeter().start()
+    summary = Pipeline(source, analyzer, [DrawOnlySink()], cfg, on_frame=keep).run()
+    summary["resources"] = asdict(meter.stop())
+    if keep.image is not None:
+        # the classifier's share of the floor: the faces actually classified per frame (fewer with track skipping)
+        per_frame = summary["classifications"] / max(summary["frames_processed"], 1)
+        summary["floor"] = compute_floor(analyzer, keep.image, int(round(per_frame)))
+        process_ms = summary["stages"].get("process", {}).get("mean_ms")
+        if process_ms:
+            models_ms = summary["floor"]["models_ms"]
+            summary["capacity_fps"] = round(1000.0 / process_ms, 1)
+            summary["overhead_ms"] = round(process_ms - models_ms, 3)
+            reachable = min(summary["floor"]["floor_fps"], summary["camera_fps"] or CAMERA_FPS)
+            summary["share_of_floor"] = round(summary["processed_fps"] / reachable, 3) if reachable else None
     return summary
 
 
-def track_jitter(model_path: str, models_dirs: tuple[str, ...], data: Optional[str], detector: str = "auto",
-                 frames: int = 150, faces: int = 3, workdir: Optional[Path] = None) -> dict:
-    """Std of each track's reported age over a clip (every frame processed), smoothing on vs off."""
-    from edge.analyzer import FaceAnalyzer
-    from edge.detectors import create_detector
-    from edge.model import AgeGenderModel
+def run_case(case: PipelineCase, s: BenchSettings, analyzer=None) -> dict:
+    from edge.sources import open_source
+
+    analyzer = analyzer or build_analyzer(case.detector, s)
+    spec = ClipSpec(case.width, case.height, case.faces, frames=int(CAMERA_FPS * s.seconds), fps=CAMERA_FPS,
+                    seed=case.faces)
+    with tempfile.TemporaryDirectory(dir=s.workdir) as tmp:
+        clip = write_clip(spec, Path(tmp) / "clip.mp4", s.data)
+        summary = _run(open_source(str(clip), realtime=True, fps=CAMERA_FPS), analyzer, s, case.skip_frames)
+    summary["case"] = {**asdict(case), "detector": analyzer.detector.name}
+    log.info("%s %d faces %s skip=%d: %.1f FPS processed, capacity %s, floor %s", case.resolution, case.faces,
+             analyzer.detector.name, case.skip_frames, summary["processed_fps"], summary.get("capacity_fps"),
+             summary.get("floor", {}).get("floor_fps"))
+    return summary
+
+
+def run_live(source_spec: str, detector: str, s: BenchSettings) -> dict:
+    """The same measurements on a live camera or stream for ``s.seconds``."""
+    from edge.sources import open_source
+
+    analyzer = build_analyzer(detector, s)
+    summary = _run(open_source(source_spec), analyzer, s, 0, duration=s.seconds)
+    summary["case"] = {"source": source_spec, "detector": analyzer.detector.name}
+    return summary
+
+
+def track_jitter(s: BenchSettings, detector: str = "auto", frames: int = 150, faces: int = 3,
+                 smoothing: float = 0.3) -> dict:
+    """Std of each track's reported age over a clip (every frame processed), smoothing off vs on."""
     from edge.pipeline import Pipeline, PipelineConfig
     from edge.sources import open_source
     from edge.tracking import TrackerConfig, age_jitter
 
-    spec = ClipSpec(640, 480, faces, frames=frames, fps=30.0, seed=7)
-    out = {}
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        clip = write_clip(spec, Path(tmp) / "clip.mp4", data)
-        analyzer = FaceAnalyzer(create_detector(detector, models_dirs=models_dirs), AgeGenderModel(model_path))
-        for label, smoothing in (("raw", 1.0), ("smoothed", 0.3)):
+    spec = ClipSpec(640, 480, faces, frames=frames, fps=CAMERA_FPS, seed=7)
+    out: dict = {"frames": frames, "faces": faces, "smoothing": smoothing}
+    analyzer = build_analyzer(detector, s)
+    with tempfile.TemporaryDirectory(dir=s.workdir) as tmp:
+        clip = write_clip(spec, Path(tmp) / "clip.mp4", s.data)
+        for label, weight in (("raw", 1.0), ("smoothed", smoothing)):
             ages: dict[int, list[float]] = {}
 
-            class Collect:
-                needs_image = False
+            def collect(result, ages=ages) -> None:
+                for f in result.faces:
+                    if f.prediction is not None:
+                        ages.setdefault(f.track_id, []).append(f.prediction.age)
 
-                def write(self, r):
-                    for f in r.faces:
-                        if f.prediction is not None:
-                            ages.setdefault(f.track_id, []).append(f.prediction.age)
-
-                def close(self):
-                    pass
-
-            Pipeline(open_source(str(clip)), analyzer, [Collect()],
-                     PipelineConfig(tracker=TrackerConfig(smoothing=smoothing))).run()
+            Pipeline(open_source(str(clip)), analyzer, [], PipelineConfig(tracker=TrackerConfig(smoothing=weight)),
+                     on_frame=collect).run()
             j = age_jitter(ages)
             out[label] = {"tracks": j.tracks, "age_std_mean": round(j.age_std_mean, 3)}
     return out
 
 
-def machine_info() -> dict:
-    import os
+def face_cost(cases: list[dict]) -> list[dict]:
+    """How the process thread's time grows with faces per frame: a line fit per resolution and detector."""
+    groups: dict[tuple, list[tuple[int, float]]] = {}
+    for c in cases:
+        k = c["case"]
+        if k.get("skip_frames", 0) or "process" not in c["stages"]:
+            continue
+        groups.setdefault((f"{k['width']}x{k['height']}", k["detector"]), []).append(
+            (k["faces"], c["stages"]["process"]["mean_ms"]))
+    out = []
+    for (res, det), pts in sorted(groups.items()):
+        if len({n for n, _ in pts}) < 2:
+            continue
+        n, ms = np.array(pts, np.float64).T
+        slope, intercept = np.polyfit(n, ms, 1)
+        out.append({"resolution": res, "detector": det, "ms_per_extra_face": round(float(slope), 3),
+                    "ms_with_no_face": round(float(intercept), 3)})
+    return out
 
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "arch": platform.machine(), "os": platform.platform(),
-            "python": platform.python_version()}
+
+def batching_gain(model_path: str, faces: list[int], threads: int = 0) -> list[dict]:
+    """Model-only: one batch of N crops against N single-crop calls."""
+    from edge.backends import BackendOptions
+    from edge.model import AgeGenderModel
+
+    model = AgeGenderModel(model_path, options=BackendOptions(threads=threads))
+    size = model.input_size
+    rng = np.random.default_rng(0)
+    one = measure(lambda: model.infer(rng.integers(0, 255, (1, size, size, 3), dtype=np.uint8)),
+                  warmup=5, runs=50, min_seconds=0.3).p50_ms
+    out = []
+    for n in sorted({f for f in faces if f > 1}):
+        crops = rng.integers(0, 255, (n, size, size, 3), dtype=np.uint8)
+        batched = measure(lambda: model.infer(crops), warmup=5, runs=50, min_seconds=0.3).p50_ms
+        out.append({"faces": n, "batched_ms": round(batched, 3), "one_by_one_ms": round(n * one, 3),
+                    "saved_percent": round(100 * (1 - batched / (n * one)), 1)})
+    return out
 
 
-def main_pipeline_report(model: str, models_dirs: tuple[str, ...], data: Optional[str], out: Path,
-                         sizes=((640, 480),), faces=(1, 3), detector: str = "auto", seconds: float = 10.0) -> dict:
-    results = [run_case(PipelineCase(w, h, n, detector), model, models_dirs, data, seconds)
-               for (w, h) in sizes for n in faces]
-    report = {"machine": machine_info(), "model": model, "cases": results,
-              "jitter": track_jitter(model, models_dirs, data, detector)}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "pipeline.json").write_text(json.dumps(report, indent=2))
-    return report
+def skipping_gain(cases: list[dict]) -> list[dict]:
+    """Track skipping: the same clip with and without re-classifying stable tracks every frame."""
+    base = {(c["case"]["width"], c["case"]["height"], c["case"]["faces"], c["case"]["detector"]): c
+            for c in cases if not c["case"].get("skip_frames")}
+    out = []
+    for c in cases:
+        k = c["case"]
+        if not k.get("skip_frames"):
+            continue
+        b = base.get((k["width"], k["height"], k["faces"], k["detector"]))
+        if b is None:
+            continue
+        out.append({"resolution": f"{k['width']}x{k['height']}", "faces": k["faces"], "detector": k["detector"],
+                    "skip_frames": k["skip_frames"],
+                    "process_ms": b["stages"]["process"]["mean_ms"], "process_ms_skipping": c["stages"]["process"]["mean_ms"],
+                    "classifications_per_frame": round(b["classifications"] / max(b["frames_processed"], 1), 2),
+                    "classifications_per_frame_skipping": round(c["classifications"] / max(c["frames_processed"], 1), 2),
+                    "saved_percent": round(100 * (1 - c["stages"]["process"]["mean_ms"] / b["stages"]["process"]["mean_ms"]), 1)})
+    return out
+
+
+def pipeline_report(s: BenchSettings, sizes: list[tuple[int, int]], faces: list[int], detectors: list[str],
+                    skip_frames: int = 2, jitter_frames: int = 150) -> dict:
+    from edge.errors import AgeGenderError
+
+    cases, used = [], []
+    for det in detectors:
+        try:
+            analyzer = build_analyzer(det, s)
+        except AgeGenderError as e:
+            log.warning("detector %s skipped: %s", det, e)
+            continue
+        used.append(det)
+        for (w, h) in sizes:
+            for n in faces:
+                cases.append(run_case(PipelineCase(w, h, n, det), s, analyzer))
+        if skip_frames and max(faces) > 0:
+            w, h = sizes[0]
+            cases.append(run_case(PipelineCase(w, h, max(faces), det, skip_frames), s, analyzer))
+    if not used:
+        raise AgeGenderError(f"none of the detectors {', '.join(detectors)} could be created")
+    return {"kind": "pipeline", "machine": machine_info(), "model": Path(s.model).name, "settings": asdict(s) | {
+                "workdir": None, "sizes": [f"{w}x{h}" for w, h in sizes], "faces": faces, "detectors": detectors,
+                "camera_fps": CAMERA_FPS, "skip_frames": skip_frames},
+            "cases": cases, "face_cost": face_cost(cases), "batching": batching_gain(s.model, faces, s.threads),
+            "skipping": skipping_gain(cases),
+            "jitter": track_jitter(s, used[0], frames=jitter_frames, smoothing=s.smoothing)}

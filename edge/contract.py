@@ -190,9 +190,13 @@ class ModelContract:
 
 
 def contract_path_for(model_path: str | Path) -> Path:
-    """``models/agegender_int8.tflite`` -> ``models/agegender_int8.json``."""
+    """``models/agegender_int8.tflite`` -> ``models/agegender_int8.tflite.json``.
+
+    The whole file name is kept so that ``x_int8.tflite`` and ``x_int8.onnx`` in one
+    folder each get their own contract.
+    """
     p = Path(model_path)
-    return p.with_suffix(".json")
+    return p.with_name(p.name + ".json")
 
 
 def load_contract_beside(model_path: str | Path) -> Optional[ModelContract]:

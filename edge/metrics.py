@@ -1,6 +1,7 @@
 """Run metrics: counters, per-stage timings with percentiles, and a summary snapshot."""
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections import deque
@@ -9,7 +10,18 @@ from typing import Optional
 
 import numpy as np
 
-STAGES = ("capture_wait", "detect", "align", "infer", "track", "draw", "output", "end_to_end")
+STAGES = ("capture_wait", "decode", "detect", "align", "infer", "track", "process", "draw", "output", "end_to_end")
+# Upper bounds (seconds) of the cumulative stage-latency histograms (Prometheus ``_bucket{le=...}``).
+HISTOGRAM_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Cumulative since the start of the run: ``counts[i]`` values were <= ``HISTOGRAM_BUCKETS[i]``."""
+
+    counts: tuple[int, ...]
+    total: int
+    sum_s: float
 
 
 @dataclass(frozen=True)
@@ -39,10 +51,27 @@ class RunMetrics:
         self.stalls = 0
         self.last_frame_at: Optional[float] = None
         self._faces_per_frame: deque = deque(maxlen=window)
+        self._hist: dict[str, list] = {}
 
     def add_time(self, stage: str, seconds: float) -> None:
         with self._lock:
             self._times.setdefault(stage, deque(maxlen=5000)).append(seconds)
+            h = self._hist.get(stage)
+            if h is None:
+                h = self._hist[stage] = [0] * (len(HISTOGRAM_BUCKETS) + 2)   # per bucket, above the last, sum
+            h[bisect.bisect_left(HISTOGRAM_BUCKETS, seconds)] += 1
+            h[-1] += seconds
+
+    def histograms(self) -> dict[str, Histogram]:
+        """Cumulative latency histograms per stage (every value since the start, not just the window)."""
+        with self._lock:
+            raw = {k: list(v) for k, v in self._hist.items()}
+        out = {}
+        for stage, h in raw.items():
+            per_bucket, n_inf, total_s = h[:len(HISTOGRAM_BUCKETS)], h[len(HISTOGRAM_BUCKETS)], h[-1]
+            cum = tuple(int(c) for c in np.cumsum(per_bucket))
+            out[stage] = Histogram(cum, int(cum[-1] + n_inf if cum else n_inf), float(total_s))
+        return out
 
     def count(self, name: str, n: int = 1) -> None:
         with self._lock:

@@ -76,6 +76,8 @@ class AgeGenderModel:
         self.contract = load_contract(self.path, self.backend)
         check_contract(self.contract, self.backend, self.path)
         self.max_batch = self.backend.max_batch
+        log.info("model %s (%s, %s, %d px) on %s", self.path, self.contract.name, self.contract.precision,
+                 self.contract.input_size, self.backend.name)
 
     @property
     def input_size(self) -> int:

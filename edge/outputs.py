@@ -41,12 +41,13 @@ class DisplaySink:
 
     needs_image = True
 
-    def __init__(self, title: str = "agegender", fullscreen: bool = False, on_quit=None):
+    def __init__(self, title: str = "agegender", fullscreen: bool = False, on_quit=None, toolbar: bool = True,
+                 wait_ms: int = 10):
         import cv2
 
-        self.title, self.on_quit = title, on_quit
+        self.title, self.on_quit, self.wait_ms = title, on_quit, wait_ms
         try:
-            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+            cv2.namedWindow(title, cv2.WINDOW_NORMAL if toolbar else cv2.WINDOW_NORMAL | cv2.WINDOW_GUI_NORMAL)
             if fullscreen:
                 cv2.setWindowProperty(title, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)
         except cv2.error as e:
@@ -54,10 +55,14 @@ class DisplaySink:
                                  "or there is no display; use --display none, or pip install 'opencv-python<5'") from e
 
     def write(self, result) -> None:
+        self.show(result.annotated)
+
+    def show(self, image) -> None:
         import cv2
 
-        cv2.imshow(self.title, result.annotated)
-        key = cv2.waitKey(1) & 0xFF
+        cv2.imshow(self.title, image)
+        # a few ms, not 1: Qt builds need that long to repaint when frames come slowly
+        key = cv2.waitKey(self.wait_ms) & 0xFF
         if key in (ord("q"), 27) and self.on_quit is not None:
             self.on_quit()
 

@@ -163,6 +163,8 @@ class Pipeline:
                 if frame is None:
                     continue
                 self.metrics.add_time("capture_wait", time.perf_counter() - t)
+                if frame.decode_s:
+                    self.metrics.add_time("decode", frame.decode_s)
                 self.metrics.count("frames_captured")
                 if live:
                     before = self._slot.dropped
@@ -240,12 +242,14 @@ class Pipeline:
                     if self._capture_done.is_set() and (self.source.live or self._frames.empty()):
                         break
                     continue
+                t = time.perf_counter()
                 try:
                     result = self.process(frame)
                 except AgeGenderError as e:
                     self.metrics.count("frame_errors")
                     log.error("frame %d: %s", frame.index, e)
                     continue
+                self.metrics.add_time("process", time.perf_counter() - t)
                 self.metrics.frame_done(len(result.faces))
                 if self.config.max_frames and self.metrics.frames_processed >= self.config.max_frames:
                     self.stop(f"--max-frames {self.config.max_frames} reached")

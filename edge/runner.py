@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Optional
 
-from edge.errors import AgeGenderError, SourceError
+from edge.errors import SourceError
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,9 @@ def run_pipeline_command(args: argparse.Namespace, build_analyzer) -> int:
     from edge.pipeline import Pipeline, PipelineConfig
     from edge.tracking import TrackerConfig
 
+    from edge.live_outputs import check_live_options
+
+    check_live_options(args)   # refuse an unsafe --http before loading models
     analyzer = build_analyzer(args)
     source = choose_source(args.source, args)
     band = analyzer.decode.gender_band
@@ -65,6 +68,11 @@ def run_pipeline_command(args: argparse.Namespace, build_analyzer) -> int:
         sinks.append(VideoSink(args.save_video, fps=args.fps or 15))
     pipeline = Pipeline(source, analyzer, sinks, cfg)
     pipeline_ref.append(pipeline)
+    from edge.lifecycle import attach_deployment
+    from edge.live_outputs import attach_live_outputs
+
+    live = attach_live_outputs(args, pipeline)   # dashboard/API (--http, serve), MQTT ([mqtt]), kiosk
+    deployment = attach_deployment(args, pipeline, build_analyzer)   # analytics, systemd watchdog, SIGHUP reload
 
     def on_signal(signum, _frame):
         log.info("received %s: stopping", signal.Signals(signum).name)
@@ -73,7 +81,11 @@ def run_pipeline_command(args: argparse.Namespace, build_analyzer) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
-    summary = pipeline.run()
+    try:
+        summary = pipeline.run()
+    finally:
+        deployment.close()
+        live.close()
     print(format_summary(summary), file=sys.stderr)
     if args.stats_json:
         Path(args.stats_json).write_text(json.dumps(summary, indent=2))

@@ -38,9 +38,9 @@ class _Counter:
     def __init__(self) -> None:
         self.index = 0
 
-    def frame(self, image: np.ndarray, name: str, lores: Optional[np.ndarray] = None) -> Frame:
+    def frame(self, image: np.ndarray, name: str, lores: Optional[np.ndarray] = None, decode_s: float = 0.0) -> Frame:
         f = Frame(image=image, index=self.index, timestamp=time.time(), captured_at=time.monotonic(), source=name,
-                  lores=lores)
+                  lores=lores, decode_s=decode_s)
         self.index += 1
         return f
 
@@ -95,6 +95,7 @@ class OpenCVSource:
             if delay > 0:
                 time.sleep(delay)
             self._next_time = max(self._next_time + self._period, time.monotonic() - self._period)
+        t = time.perf_counter()
         ok, image = self._cap.read()
         if not ok or image is None:
             if self.kind == "file":
@@ -105,7 +106,7 @@ class OpenCVSource:
                     raise SourceEnded(self.name)
             else:
                 raise SourceError(f"{self.name}: read failed (camera unplugged or stream lost?)")
-        return self._count.frame(image, self.name)
+        return self._count.frame(image, self.name, decode_s=time.perf_counter() - t)
 
     def close(self) -> None:
         if self._cap is not None:

@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from edge.types import Detection, Face, Prediction
+from edge.types import Detection, Prediction
 
 
 @dataclass

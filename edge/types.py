@@ -17,6 +17,7 @@ class Frame:
     captured_at: float = 0.0      # time.monotonic() at capture, for latency
     source: str = ""
     lores: Optional[np.ndarray] = None   # a smaller copy for detection (Picamera2's lores stream)
+    decode_s: float = 0.0         # seconds spent reading and decoding this frame (0: not measured)
 
 
 @dataclass

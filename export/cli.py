@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from edge.contract import ModelContract, load_contract_beside
+from edge.contract import ModelContract, contract_path_for, load_contract_beside
 from edge.errors import AgeGenderError, ContractError
 
 log = logging.getLogger(__name__)
@@ -87,7 +86,7 @@ def export_all(model_path: Path, formats: list[str], out: Path, calib_data: Opti
         raise AgeGenderError(f"--calib {calib_data}: folder not found")
     contract = load_contract_beside(model_path)
     if contract is None:
-        raise ContractError(f"{model_path}: no contract ({model_path.with_suffix('.json').name} beside it)")
+        raise ContractError(f"{model_path}: no contract ({contract_path_for(model_path).name} beside it)")
     stem = name or contract.name
     keras_model = load_keras_model(model_path)
     reference = load_model_for_eval(model_path)
@@ -135,11 +134,31 @@ def export_all(model_path: Path, formats: list[str], out: Path, calib_data: Opti
     return results
 
 
+def existing_exports(model_path: Path, formats: list[str], out: Path, name: Optional[str] = None) -> list[ExportedFile]:
+    """The files an earlier export wrote to ``out`` (for ``--verify-only``)."""
+    contract = load_contract_beside(model_path)
+    stem = name or (contract.name if contract else model_path.stem)
+    results = []
+    for fmt in formats:
+        suffix, precision = FORMATS[fmt]
+        target = out / f"{stem}{suffix}"
+        if not target.is_file():
+            raise AgeGenderError(f"--verify-only: {target} not found (export {fmt} first)")
+        size = target.stat().st_size + (target.with_suffix(".bin").stat().st_size if fmt == "openvino" else 0)
+        results.append(ExportedFile(fmt, target, precision, size))
+    return results
+
+
 def run_export(args: argparse.Namespace) -> int:
     formats = parse_formats(args.formats)
     out = Path(args.out)
-    results = export_all(Path(args.model), formats, out, args.calib, args.calib_n, args.name, args.onnx_reduce_range)
-    for r in results:
+    if args.verify_only:
+        args.verify = True
+        results = existing_exports(Path(args.model), formats, out, args.name)
+    else:
+        results = export_all(Path(args.model), formats, out, args.calib, args.calib_n, args.name,
+                             args.onnx_reduce_range)
+    for r in (r for r in results if r.check):
         print(f"{r.format:12s} {r.path}  {r.size_bytes / 1e6:.2f} MB  mean|Δage| {r.check['age_abs_diff_mean']:.3f} y  "
               f"same gender {100 * r.check['same_gender_decision']:.1f}%")
     if args.verify:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import logging
-import platform
+import shlex
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.latency import measure
+from benchmarks.system import machine_info, machine_line
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +41,10 @@ def verify_exports(keras_path: Path, exported: list, data: str, out_md: Path, li
         agree = compare_outputs(ref.outputs, res.outputs, reference.contract)
         rows.append((f.format, f.precision, f.path, summarize(res.metrics), agree, _latency_ms(m, images[0])))
     lines = [f"# Exported models, verified on the {Path(data).name} `{split}` split ({len(images)} faces)", "",
-             f"Machine: {platform.machine()}, {platform.processor() or platform.system()}; latency is the p50 of one face "
-             "(batch 1, 2 threads for TFLite/ONNX) after 10 warm-up runs.", "",
-             f"Reproduce: `agegender export {keras_path.name} --calib DATA --verify --verify-data {Path(data).name}`", "",
+             f"Machine: {machine_line(machine_info())}; latency is the p50 of one face "
+             "(batch 1, 2 threads for TFLite/ONNX; the Keras row is an eager TensorFlow call, for reference only) after "
+             "10 warm-up runs. Δ columns are against the Keras model.", "",
+             f"Reproduce: `agegender {' '.join(shlex.quote(a) for a in sys.argv[1:])}`", "",
              "| format | precision | size | age MAE | CS@5 | gender | race | ΔMAE | Δgender | Δrace | same gender | same age group | p50 ms |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for fmt, prec, path, s, agree, lat in rows:

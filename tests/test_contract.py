@@ -13,7 +13,7 @@ def test_round_trip_json(tmp_path):
     model = tmp_path / "m_int8.tflite"
     model.write_bytes(b"x")
     path = c.save_beside(model)
-    assert path == tmp_path / "m_int8.json" == contract_path_for(model)
+    assert path == tmp_path / "m_int8.tflite.json" == contract_path_for(model)
     assert load_contract_beside(model) == c
 
 

@@ -1,10 +1,10 @@
 """Export: a small test-built model through every format, agreement, metadata, and bad arguments."""
-import json
 
 import numpy as np
 import pytest
 
-from conftest import needs_tf
+from edge.contract import contract_path_for
+from conftest import needs_tf, run_cli
 
 pytestmark = needs_tf
 
@@ -40,7 +40,7 @@ def test_metadata_round_trip(tiny_exports):
     for fmt in ("tflite-int8", "tflite-fp32", "onnx-fp32", "onnx-int8"):
         path = tiny_exports[fmt].path
         embedded = ModelContract.from_json(open_backend(path).embedded_metadata())
-        beside = ModelContract.from_json(path.with_suffix(".json").read_text())
+        beside = ModelContract.from_json(contract_path_for(path).read_text())
         assert embedded == beside and embedded.provenance["format"] == fmt
 
 
@@ -87,3 +87,18 @@ def test_stratified_calibration_covers_strata():
     idx = stratified_indices(ages.astype(float), g, r, 300)
     assert len(idx) == 300 and len(set(idx)) == 300
     assert len(set(zip(np.digitize(ages[idx], [10, 30, 50, 70]), g[idx], r[idx]))) >= 45
+
+
+def test_verify_only_writes_the_exports_table(tiny_keras_model, tiny_exports, synthetic_utk):
+    out = tiny_exports["tflite-int8"].path.parent
+    r = run_cli("export", str(tiny_keras_model), "--formats", "tflite-int8,onnx-fp32", "--out", str(out),
+                "--verify-only", "--verify-data", str(synthetic_utk))
+    assert r.returncode == 0, r.stderr[-2000:]
+    table = (out / "EXPORTS.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in rows[1:]] == ["| Keras (reference)", "| tflite-int8", "| onnx-fp32"]
+    fp32 = rows[-1].split(" | ")
+    assert fp32[7] == "+0.000" and fp32[10].startswith("100.00%")      # ΔMAE and same-gender of an FP32 copy
+    r = run_cli("export", str(tiny_keras_model), "--formats", "openvino", "--out", str(out / "nothing"),
+                "--verify-only", "--verify-data", str(synthetic_utk))
+    assert r.returncode == 2 and "not found" in r.stderr

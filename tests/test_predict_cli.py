@@ -1,25 +1,19 @@
 """`agegender predict` end to end, with a small model built by the tests, and every bad input."""
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import pytest
 
-from conftest import needs_tf
+from edge.contract import contract_path_for
+from conftest import needs_tf, run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = needs_tf
 
 
 def agegender(*args, env_extra=None):
-    import os
-
-    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "agegender", *args], cwd=ROOT, capture_output=True, text=True,
-                          env=env, timeout=300)
+    return run_cli(*args, env_extra=env_extra)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +74,7 @@ def test_truncated_model_file(tiny_exports, images, tmp_path):
     src = tiny_exports["tflite-int8"].path
     bad = tmp_path / "cut.tflite"
     bad.write_bytes(src.read_bytes()[:5000])
-    shutil.copy(src.with_suffix(".json"), bad.with_suffix(".json"))
+    shutil.copy(contract_path_for(src), contract_path_for(bad))
     r = agegender("predict", str(images / "faces.jpg"), "--model", str(bad), "--detector", "haar")
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1].startswith("agegender: error:") and "cut.tflite" in r.stderr
@@ -91,13 +85,13 @@ def test_contract_mismatch_and_missing_contract(tiny_exports, images, tmp_path):
     src = tiny_exports["onnx-fp32"].path
     m = tmp_path / "m.onnx"
     shutil.copy(src, m)
-    contract = json.loads(src.with_suffix(".json").read_text())
+    contract = json.loads(contract_path_for(src).read_text())
     contract["input_size"] = 128
-    m.with_suffix(".json").write_text(json.dumps(contract))
+    contract_path_for(m).write_text(json.dumps(contract))
     r = agegender("predict", str(images / "faces.jpg"), "--model", str(m), "--detector", "haar")
     assert r.returncode == 2 and "does not match" in r.stderr and "Traceback" not in r.stderr
     contract["colour"] = "x"
-    m.with_suffix(".json").write_text(json.dumps(contract))
+    contract_path_for(m).write_text(json.dumps(contract))
     r = agegender("predict", str(images / "faces.jpg"), "--model", str(m), "--detector", "haar")
     assert r.returncode == 2 and "unknown contract key" in r.stderr
 
@@ -117,3 +111,24 @@ def test_missing_model_and_unknown_detector(images):
     assert r.returncode == 2 and "not found" in r.stderr
     r = agegender("predict", str(images / "faces.jpg"), "--model", "x.tflite", "--detector", "nope")
     assert r.returncode == 2 and r.stderr.count("\n") == 1
+
+
+def test_model_zoo_names_select_the_shipped_files(tiny_exports, images, tmp_path):
+    """`--model open` picks agegender_open_int8.tflite from the models dir, `default` agegender_int8.tflite."""
+    src = tiny_exports["tflite-int8"].path
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    for name, label in (("agegender_open_int8.tflite", "open-one"), ("agegender_int8.tflite", "default-one")):
+        shutil.copy(src, zoo / name)
+        contract = json.loads(contract_path_for(src).read_text())
+        contract["name"] = label
+        contract_path_for(zoo / name).write_text(json.dumps(contract))
+    for zoo_name, file_name, label in (("open", "agegender_open_int8.tflite", "open-one"),
+                                       ("default", "agegender_int8.tflite", "default-one")):
+        r = agegender("-v", "predict", str(images / "faces.jpg"), "--model", zoo_name, "--models-dir", str(zoo),
+                      "--crops", "--json")
+        assert r.returncode == 0, r.stderr
+        assert f"model {zoo / file_name} ({label}," in r.stderr, r.stderr
+    r = agegender("predict", str(images / "faces.jpg"), "--model", "open", "--models-dir", str(tmp_path / "empty"),
+                  env_extra={"AGEGENDER_MODELS_DIR": str(tmp_path / "empty"), "AGEGENDER_CACHE": str(tmp_path)})
+    assert r.returncode == 2 and "agegender_open_int8.tflite" in r.stderr and "not found" in r.stderr

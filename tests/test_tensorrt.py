@@ -1,7 +1,6 @@
 """TensorRT is not on this machine: test what runs without it (arguments, trtexec line, calibrator)."""
 import sys
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -1,23 +1,16 @@
 """`agegender train` on a tiny subset end to end, resume from a checkpoint, and `evaluate` reports."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import needs_tf
+from conftest import needs_tf, run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = needs_tf
 
 
 def agegender(*args):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "agegender", *args], cwd=ROOT, capture_output=True, text=True,
-                          env=env, timeout=900)
+    return run_cli(*args, timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +26,15 @@ def trained_run(tmp_path_factory, synthetic_utk):
 
 def test_training_writes_run_artefacts(trained_run):
     out, _ = trained_run
-    for name in ("best.keras", "config.json", "state.json", "history.csv", "contract.json",
+    for name in ("best.keras", "best.keras.json", "config.json", "state.json", "history.csv", "contract.json",
                  "checkpoints/last.weights.h5", "checkpoints/optimizer.npz"):
         assert (out / name).is_file(), name
     state = json.loads((out / "state.json").read_text())
     assert state["phase"] == "finetune" and state["epoch"] == 1 and state["best_score"] is not None
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["input_size"] == 64 and cfg["seed"] == 2026
+    provenance = json.loads((out / "best.keras.json").read_text())["provenance"]
+    assert provenance["best_epoch"] == state["best_epoch"] and "val_score" in provenance["val"]
     assert len((out / "history.csv").read_text().splitlines()) == 3   # header + frozen + fine-tune epoch
 
 
@@ -63,7 +58,6 @@ def test_a_second_run_into_the_same_folder_is_refused(trained_run):
 
 def test_evaluate_writes_the_report(trained_run, synthetic_utk, tmp_path):
     out, _ = trained_run
-    (out / "best.json").write_text((out / "contract.json").read_text())
     r = agegender("evaluate", str(out / "best.keras"), "--data", str(synthetic_utk), "--split", "test",
                   "--out", str(tmp_path), "--history", str(out / "history.csv"), "--flip-tta")
     assert r.returncode == 0, r.stderr[-2000:]

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from edge.contract import ModelContract, load_contract_beside
+from edge.contract import ModelContract, contract_path_for, load_contract_beside
 from edge.errors import AgeGenderError, ContractError
 from train import metrics as M
 from train.sources import LabeledFaces, read_source
@@ -40,7 +40,7 @@ def load_model_for_eval(path: str | Path, backend: str = "auto", threads: int = 
 
         contract = load_contract_beside(path)
         if contract is None:
-            raise ContractError(f"{path}: no contract ({path.with_suffix('.json').name} beside it)")
+            raise ContractError(f"{path}: no contract ({contract_path_for(path).name} beside it)")
         model = load_keras_model(path)
 
         def predict(batch: np.ndarray) -> dict:

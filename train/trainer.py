@@ -247,6 +247,9 @@ def _make_callbacks(model, full_model, cfg: TrainConfig, run_dir: Path, state: R
                 save_for_inference(full_model, run_dir / "best.keras")
                 state.data.update(best_score=score, best_epoch=epoch_offset + epoch + 1,
                                   best_metrics={k: float(v) for k, v in logs.items() if k.startswith("val_")})
+                contract_for(cfg, {"best_epoch": state.data["best_epoch"],
+                                   "val": {k: round(v, 4) for k, v in state.data["best_metrics"].items()}}
+                             ).save_beside(run_dir / "best.keras")
                 log.info("epoch %d: new best validation score %.4f", epoch_offset + epoch + 1, score)
             state.data.update(phase=phase, epoch=epoch + 1)
             state.save()

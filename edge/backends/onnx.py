@@ -36,6 +36,7 @@ def resolve_providers(requested: list[str], available: list[str], cache_dir: Opt
         if full == "TensorrtExecutionProvider":
             opts = {"trt_fp16_enable": True, "trt_engine_cache_enable": True}
             if cache_dir:
+                Path(cache_dir).mkdir(parents=True, exist_ok=True)
                 opts["trt_engine_cache_path"] = cache_dir
             out.append((full, opts))
         else:

@@ -1,0 +1,97 @@
+"""Markdown tables for the benchmark reports (JSON is written as measured)."""
+from __future__ import annotations
+
+from typing import Optional
+
+from benchmarks.system import machine_line
+
+STAGE_COLUMNS = ("decode", "detect", "align", "infer", "track", "draw")
+
+
+def md_table(rows: list[dict], cols: list[str], headers: Optional[list[str]] = None) -> str:
+    def cell(v) -> str:
+        if v is None:
+            return "–"
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) < 1 else f"{v:.1f}" if abs(v) < 1000 else f"{v:.0f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(headers or cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _header(title: str, report: dict, command: str) -> str:
+    libs = ", ".join(f"{k} {v}" for k, v in report["machine"].get("libraries", {}).items())
+    return (f"# {title}\n\nMachine: {machine_line(report['machine'])}  \nLibraries: {libs}  \n"
+            f"Reproduce: `{command}`\n\n")
+
+
+def latency_markdown(report: dict, command: str) -> str:
+    cols = ["model", "backend", "precision", "size_mb", "threads", "batch", "p50_ms", "p95_ms", "p99_ms", "mean_ms",
+            "std_ms", "min_ms", "ms_per_face_p50", "faces_per_second", "load_ms", "first_inference_ms", "peak_rss_mb"]
+    return (_header("Model latency", report, command) +
+            f"Warm-up excluded; at least {report['settings']['runs']} timed runs and "
+            f"{report['settings']['min_seconds']} s per row. Random uint8 crops.\n\n" + md_table(report["rows"], cols) + "\n")
+
+
+def pipeline_rows(report: dict) -> list[dict]:
+    rows = []
+    for c in report["cases"]:
+        k, st = c["case"], c["stages"]
+        floor = c.get("floor", {})
+        row = {"resolution": f"{k['width']}x{k['height']}" if "width" in k else k.get("source"),
+               "faces": k.get("faces", round(c["faces_per_frame"], 1)), "detector": k["detector"],
+               "skip": k.get("skip_frames", 0), "processed_fps": c["processed_fps"], "camera_fps": c["camera_fps"],
+               "dropped": c["frames_dropped"], "capacity_fps": c.get("capacity_fps"), "floor_fps": floor.get("floor_fps"),
+               "share": c.get("share_of_floor"), "overhead_ms": c.get("overhead_ms"),
+               "e2e_p50": st.get("end_to_end", {}).get("p50_ms"), "e2e_p95": st.get("end_to_end", {}).get("p95_ms"),
+               "cpu_pct": c["resources"]["cpu_percent"], "rss_mb": c["resources"]["peak_rss_mb"]}
+        for s in STAGE_COLUMNS:
+            if s in st:
+                row[s] = f"{st[s]['p50_ms']:.2f}/{st[s]['p95_ms']:.2f}"
+        rows.append(row)
+    return rows
+
+
+def pipeline_markdown(report: dict, command: str) -> str:
+    rows = pipeline_rows(report)
+    main_cols = ["resolution", "faces", "detector", "skip", "processed_fps", "camera_fps", "dropped", "capacity_fps",
+                 "floor_fps", "share", "overhead_ms", "e2e_p50", "e2e_p95", "cpu_pct", "rss_mb"]
+    stage_cols = ["resolution", "faces", "detector", "skip", *STAGE_COLUMNS]
+    text = _header("Pipeline", report, command)
+    text += (f"Model `{report['model']}`. Clips of UTKFace test faces (or the demo portrait) moving on generated "
+             f"backgrounds, paced at {report['settings']['camera_fps']:g} FPS like a camera; every frame is drawn as "
+             "for a display.\n\n"
+             "- **processed_fps**: frames the pipeline finished per second; **camera_fps**: frames offered.\n"
+             "- **capacity_fps**: 1000 / mean time of the processing thread per frame (detect + align + infer + track): "
+             "what it could do unpaced.\n"
+             "- **floor_fps**: the compute floor: 1000 / (detector model-only time + classifier model-only time for "
+             "that many faces). **overhead_ms** = processing time − model-only time: what the pipeline adds.\n"
+             "- **share**: processed FPS / min(floor FPS, camera FPS).\n\n")
+    text += md_table(rows, main_cols) + "\n\n## Stage times, p50/p95 ms\n\n" + md_table(rows, stage_cols) + "\n"
+    if report.get("face_cost"):
+        text += "\n## Cost of one more face (line fit of processing time against faces per frame)\n\n"
+        text += md_table(report["face_cost"], ["resolution", "detector", "ms_with_no_face", "ms_per_extra_face"]) + "\n"
+    if report.get("batching"):
+        text += "\n## Batching (model only): one batch of N crops against N single calls\n\n"
+        text += md_table(report["batching"], ["faces", "batched_ms", "one_by_one_ms", "saved_percent"]) + "\n"
+    if report.get("skipping"):
+        text += "\n## Track skipping: stable tracks re-classified every (skip+1)th frame\n\n"
+        text += md_table(report["skipping"], ["resolution", "faces", "detector", "skip_frames", "classifications_per_frame",
+                                              "classifications_per_frame_skipping", "process_ms", "process_ms_skipping",
+                                              "saved_percent"]) + "\n"
+    j = report.get("jitter")
+    if j:
+        text += (f"\n## Temporal smoothing\n\nAge jitter (mean over tracks of the std of a track's age across frames; "
+                 f"{j['faces']} faces, {j['frames']} frames, every frame processed): without smoothing "
+                 f"**{j['raw']['age_std_mean']} years**, with smoothing ({j['smoothing']}) "
+                 f"**{j['smoothed']['age_std_mean']} years**.\n")
+    return text
+
+
+def accuracy_markdown(report: dict, command: str) -> str:
+    cols = ["model", "format", "size_mb", "data", "split", "n", "age_mae", "cs5", "adience_exact", "age_bin_acc",
+            "age_bin_one_off", "gender_acc", "gender_gap_over_race7", "race_acc", "seconds", "error"]
+    present = [c for c in cols if any(c in r for r in report["rows"])]
+    return _header("Accuracy of the shipped model files", report, command) + md_table(report["rows"], present) + "\n"
