@@ -129,6 +129,15 @@ def test_model_zoo_names_select_the_shipped_files(tiny_exports, images, tmp_path
                       "--crops", "--json")
         assert r.returncode == 0, r.stderr
         assert f"model {zoo / file_name} ({label}," in r.stderr, r.stderr
-    r = agegender("predict", str(images / "faces.jpg"), "--model", "open", "--models-dir", str(tmp_path / "empty"),
-                  env_extra={"AGEGENDER_MODELS_DIR": str(tmp_path / "empty"), "AGEGENDER_CACHE": str(tmp_path)})
-    assert r.returncode == 2 and "agegender_open_int8.tflite" in r.stderr and "not found" in r.stderr
+
+
+def test_a_missing_zoo_model_is_a_clear_error(tmp_path, monkeypatch):
+    from edge import model_store
+    from edge.errors import ModelLoadError
+    from edge.model import resolve_model_path
+
+    monkeypatch.setattr(model_store, "package_models_dir", lambda: tmp_path / "no-package-models")
+    monkeypatch.setenv("AGEGENDER_MODELS_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("AGEGENDER_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ModelLoadError, match=r"model 'open' \(agegender_open_int8.tflite\) not found in .*empty"):
+        resolve_model_path("open", (str(tmp_path / "elsewhere"),))
