@@ -65,6 +65,9 @@ def test_limitations_come_from_the_model_card_else_a_builtin_text(tmp_path, monk
     (tmp_path / "MODEL_CARD.md").write_text(card)
     shown = limitations_markdown(model)
     assert "Larger errors for children." in shown and FALLBACK_LIMITATIONS not in shown
+    (tmp_path / "MODEL_CARD_OPEN.md").write_text(card.replace("Larger errors for children.", "Trained on FairFace only."))
+    assert "Trained on FairFace only." in limitations_markdown(tmp_path / "agegender_open_int8.tflite")
+    assert "Larger errors for children." in limitations_markdown(model)    # other models keep the default card
 
 
 def test_builtin_statement_says_what_the_brief_requires():

@@ -11,6 +11,7 @@ from edge import model_store
 log = logging.getLogger(__name__)
 
 MODEL_CARD = "MODEL_CARD.md"
+MODEL_CARD_OPEN = "MODEL_CARD_OPEN.md"
 LIMITATION_HEADINGS = re.compile(r"intended use|out[- ]of[- ]scope|limitation|bias|ethic|caveat", re.I)
 MAX_CARD_CHARS = 1600
 
@@ -60,12 +61,21 @@ def limitations_from_card(markdown: str, max_chars: int = MAX_CARD_CHARS) -> Opt
     return text
 
 
+def card_names(model_path: Optional[Path]) -> tuple[str, ...]:
+    """The open (FairFace-only) model has its own card; every other model uses the default one."""
+    if model_path is not None and model_path.name.startswith("agegender_open"):
+        return (MODEL_CARD_OPEN, MODEL_CARD)
+    return (MODEL_CARD,)
+
+
 def find_model_card(model_path: Optional[Path], models_dirs: Sequence[str] = ()) -> Optional[Path]:
+    names = card_names(model_path)
     if model_path is not None:
-        beside = model_path.parent / MODEL_CARD
-        if beside.is_file():
-            return beside
-    return model_store.find_file((MODEL_CARD,), (), tuple(models_dirs))
+        for name in names:
+            beside = model_path.parent / name
+            if beside.is_file():
+                return beside
+    return model_store.find_file(names, (), tuple(models_dirs))
 
 
 def limitations_markdown(model_path: Optional[Path], models_dirs: Sequence[str] = ()) -> str:
