@@ -8,7 +8,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import shlex
 import sys
 import tempfile
@@ -17,16 +16,10 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from benchmarks.pipeline_bench import DrawOnlySink
+from benchmarks.system import machine_info, machine_line, proc_status_mb
+
 log = logging.getLogger(__name__)
-
-
-def proc_status_mb(field: str) -> float:
-    """VmRSS / VmHWM of this process in MiB (Linux)."""
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024.0
-    raise KeyError(field)
 
 
 def slope_per_minute(samples: list[dict], key: str) -> float:
@@ -47,22 +40,6 @@ def thirds(samples: list[dict]) -> list[float]:
     return [statistics.median(x["rss_mb"] for x in samples[:k]), statistics.median(x["rss_mb"] for x in samples[-k:])]
 
 
-class NullImageSink:
-    """Asks for the annotated image (so drawing runs every frame) and drops it."""
-
-    needs_image = True
-
-    def __init__(self) -> None:
-        self.frames = 0
-
-    def write(self, result) -> None:
-        assert result.annotated is not None
-        self.frames += 1
-
-    def close(self) -> None:
-        pass
-
-
 def run_soak(args: argparse.Namespace) -> int:
     from edge.analytics import AnalyticsConfig, AnalyticsSink
     from edge.analyzer import FaceAnalyzer
@@ -80,7 +57,7 @@ def run_soak(args: argparse.Namespace) -> int:
     detector = getattr(analyzer.detector, "name", type(analyzer.detector).__name__)
     tmp = Path(tempfile.mkdtemp(prefix="agegender-soak-"))
     analytics = AnalyticsSink(tmp / "analytics.sqlite", AnalyticsConfig(window_s=60))
-    sinks = [JsonLinesSink("/dev/null"), NullImageSink(), analytics]
+    sinks = [JsonLinesSink("/dev/null"), DrawOnlySink(), analytics]
     pipeline = Pipeline(DemoSource(loop=True), analyzer, sinks,
                         PipelineConfig(duration=minutes * 60, tracker=TrackerConfig(skip_frames=getattr(args, "skip_frames", 0))))
     load_start = os.getloadavg()[0]
@@ -107,7 +84,7 @@ def run_soak(args: argparse.Namespace) -> int:
     start, end = after[0], samples[-1]
     report = {
         "command": "agegender " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}, Python {platform.python_version()}",
+        "machine": machine_line(machine_info()),
         "load_avg_1min": {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)},
         "model": str(model_path), "detector": detector, "minutes": minutes, "warm_up_s": warm,
         "frames_processed": summary["frames_processed"], "processed_fps": summary["processed_fps"],

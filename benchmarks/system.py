@@ -48,15 +48,23 @@ def machine_line(m: dict) -> str:
     return f"{m['cpu']}, {m['cores']} cores, {m['arch']}, {m['os']}, Python {m['python']}"
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process (VmHWM, or ru_maxrss where /proc is missing)."""
+def proc_status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (``VmRSS``, ``VmHWM``) in MiB; KeyError where there is none."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024.0
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    raise KeyError(field)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (VmHWM, or ru_maxrss where /proc is missing)."""
+    try:
+        return proc_status_mb("VmHWM")
+    except KeyError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def reset_peak_rss() -> bool:

@@ -91,6 +91,9 @@ class RunMetrics:
             return StageSummary(0, float("nan"), float("nan"), float("nan"))
         return StageSummary(int(v.size), float(np.percentile(v, 50)), float(np.percentile(v, 95)), float(v.mean()))
 
+    def processed_fps(self) -> float:
+        return self.frames_processed / max(time.monotonic() - self.started, 1e-9)
+
     def snapshot(self) -> dict:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         with self._lock:

@@ -31,13 +31,12 @@ def verify_exports(keras_path: Path, exported: list, data: str, out_md: Path, li
         faces = faces.subset(np.sort(np.random.default_rng(0).choice(len(faces), limit, replace=False)))
     images, ok = decode_chips(faces.paths, reference.contract.input_size)
     images = images[ok]
-    data_tmp = data
-    ref = evaluate(reference, data_tmp, split, limit, images=images)
+    ref = evaluate(reference, data, split, limit, images=images)
     ref_s = summarize(ref.metrics)
     rows = [("Keras (reference)", "fp32", keras_path, ref_s, None, _latency_ms(reference, images[0]))]
     for f in exported:
         m = load_model_for_eval(f.path, threads=2)
-        res = evaluate(m, data_tmp, split, limit, images=images)
+        res = evaluate(m, data, split, limit, images=images)
         agree = compare_outputs(ref.outputs, res.outputs, reference.contract)
         rows.append((f.format, f.precision, f.path, summarize(res.metrics), agree, _latency_ms(m, images[0])))
     lines = [f"# Exported models, verified on the {Path(data).name} `{split}` split ({len(images)} faces)", "",

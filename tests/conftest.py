@@ -39,28 +39,26 @@ def shared() -> Path:
     return d
 
 
+def _shared_part(shared: Path, relative: str, marker: str, what: str) -> Path:
+    p = shared / relative
+    if not (p / marker).exists():
+        pytest.skip(f"{what} not in shared data")
+    return p
+
+
 @pytest.fixture(scope="session")
 def utkface(shared) -> Path:
-    p = shared / "datasets" / "utkface"
-    if not (p / "labels.csv").is_file():
-        pytest.skip("UTKFace not in shared data")
-    return p
+    return _shared_part(shared, "datasets/utkface", "labels.csv", "UTKFace")
 
 
 @pytest.fixture(scope="session")
 def fairface(shared) -> Path:
-    p = shared / "datasets" / "fairface"
-    if not (p / "labels.csv").is_file():
-        pytest.skip("FairFace not in shared data")
-    return p
+    return _shared_part(shared, "datasets/fairface", "labels.csv", "FairFace")
 
 
 @pytest.fixture(scope="session")
 def detector_models(shared) -> Path:
-    p = shared / "models" / "face_detection"
-    if not p.is_dir():
-        pytest.skip("detector models not in shared data")
-    return p
+    return _shared_part(shared, "models/face_detection", ".", "detector models")
 
 
 def has_tensorflow() -> bool:
