@@ -157,6 +157,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return run_evaluate(args)
 
 
+def cmd_cross_report(args: argparse.Namespace) -> int:
+    from train.cross_report import run_cross_report
+
+    return run_cross_report(args)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from export.cli import run_export
 
@@ -296,6 +302,12 @@ def _add_evaluate_parser(sub) -> None:
     p.add_argument("--detector", default="yunet")
     p.add_argument("--history", default=None, help="training history.csv to plot")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("cross-report", help="cross-dataset table from evaluate summaries (UTKFace test, FairFace val)")
+    p.add_argument("--row", nargs=3, action="append", required=True, metavar=("NAME", "UTKFACE", "FAIRFACE"),
+                   help="a model's name and its two evaluate summaries (JSON or --out folder); repeat per model")
+    p.add_argument("--out", default=None, help="also write the Markdown table to this file")
+    p.set_defaults(func=cmd_cross_report)
 
 
 def _add_export_parser(sub) -> None:

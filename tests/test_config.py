@@ -110,6 +110,21 @@ def test_command_line_wins_only_where_given(tmp_path):
     assert args.app_config.path == path
 
 
+def test_model_open_in_the_config_selects_the_open_file(tmp_path):
+    """`model = "open"` in [run] reaches the zoo lookup, which picks agegender_open_int8.tflite."""
+    from edge.model import resolve_model_path
+
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    for name in ("agegender_int8.tflite", "agegender_open_int8.tflite"):
+        (zoo / name).write_bytes(b"placeholder")
+    args = _apply(write(tmp_path, f'[run]\nmodel = "open"\nmodels_dir = ["{zoo}"]\n'), [])
+    assert args.model == "open"
+    assert resolve_model_path(args.model, tuple(args.models_dir)) == zoo / "agegender_open_int8.tflite"
+    args = _apply(write(tmp_path, f'[run]\nmodel = "open"\nmodels_dir = ["{zoo}"]\n'), ["--model", "default"])
+    assert resolve_model_path(args.model, tuple(args.models_dir)) == zoo / "agegender_int8.tflite"
+
+
 def test_camera_index_as_integer_and_dashed_keys(tmp_path, run_parser):
     cfg = C.load_config(write(tmp_path, '[run]\nsource = 0\nmax-frames = 3\nfps = 15\n'), run_parser)
     assert cfg.run == {"source": "0", "max_frames": 3, "fps": 15.0}
