@@ -88,7 +88,20 @@ def test_metrics_on_a_fairface_style_fixture():
     assert m["age_bins"]["bin_one_off"] == pytest.approx(1.0)       # 41 next to 30-39, 65 next to 70+
     assert m["gender"]["accuracy"] == pytest.approx(0.75)
     assert m["race"]["accuracy"] == pytest.approx(0.75)
+    by7 = m["race"]["by_race7"]["groups"]
+    assert list(by7) == ["Black", "East Asian", "Middle Eastern", "White"]
+    assert by7["Middle Eastern"]["accuracy"] == 0.0 and by7["Middle Eastern"]["predicted"]["Indian"] == 1.0
+    assert by7["White"]["accuracy"] == 1.0 and by7["White"]["predicted"]["White"] == 1.0
+    assert m["race"]["by_race7"]["accuracy_gap"] is None              # every group under 20 faces
+    from train.metrics import race7_metrics
+
+    assert race7_metrics(out["race"], faces.race.astype(np.int64), faces.race7, ModelContract().race_labels,
+                         min_faces=1)["accuracy_gap"] == 1.0
     assert "age" not in m
+    from train.report import _race7_table
+
+    table = "\n".join(_race7_table(m["race"]["by_race7"]))
+    assert "| Middle Eastern | 1 | 0.0% | 0.0% | 0.0% | 0.0% | 100.0% | 0.0% |" in table
 
 
 def test_roc_auc_and_ece():

@@ -99,6 +99,10 @@ def compute_metrics(outputs: dict, faces: LabeledFaces, contract: ModelContract)
     if "race" in outputs and faces.has_race.any():
         r = faces.has_race
         out["race"] = M.race_metrics(outputs["race"][r], faces.race[r].astype(np.int64), contract.race_labels)
+        if faces.race7 and any(faces.race7):
+            race7 = [name for name, keep in zip(faces.race7, r) if keep]
+            out["race"]["by_race7"] = M.race7_metrics(outputs["race"][r], faces.race[r].astype(np.int64), race7,
+                                                      contract.race_labels)
     # fairness: per race, gender, age band
     age_err = np.where(exact, np.abs(age - np.asarray(true_age)), np.nan)
     gender_hit = np.where(faces.has_gender, (p_female > 0.5) == (faces.gender == 1), False)

@@ -99,6 +99,22 @@ def race_metrics(probs: np.ndarray, labels: np.ndarray, names: Sequence[str]) ->
             "confusion": cm.tolist(), "labels": list(names)}
 
 
+def race7_metrics(probs: np.ndarray, labels: np.ndarray, race7: Sequence[str], names: Sequence[str],
+                  min_faces: int = 20) -> dict:
+    """The 5-class race head over FairFace's 7 groups: per group, accuracy against the group's 5-class label
+    and the share of each predicted class (where Latino and Middle Eastern faces go, for instance)."""
+    pred = probs.argmax(1)
+    race7_arr = np.asarray(race7, dtype=object)
+    groups = {}
+    for group in sorted({r for r in race7 if r}):
+        member = race7_arr == group
+        counts = np.bincount(pred[member], minlength=len(names))
+        groups[group] = {"n": int(member.sum()), "accuracy": float((pred[member] == labels[member]).mean()),
+                         "predicted": {name: float(c / member.sum()) for name, c in zip(names, counts)}}
+    accs = [g["accuracy"] for g in groups.values() if g["n"] >= min_faces]
+    return {"groups": groups, "labels": list(names), "accuracy_gap": float(max(accs) - min(accs)) if len(accs) >= 2 else None}
+
+
 def interval_metrics(pred_age: np.ndarray, lo: np.ndarray, hi: np.ndarray, contract: ModelContract) -> dict:
     """FairFace-style age bins: the expected age mapped to a bin, exact and one-off."""
     groups = contract.groups("fairface")

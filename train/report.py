@@ -29,6 +29,20 @@ def _plt():
     return plt
 
 
+def _race7_table(r7: dict) -> list[str]:
+    labels = r7["labels"]
+    lines = ["### Over FairFace's 7 groups", "",
+             "Accuracy against each group's label in the model's 5 classes, and where the group's faces go.", "",
+             "| group | n | accuracy | " + " | ".join(f"→ {k}" for k in labels) + " |",
+             "|---|---|---|" + "---|" * len(labels)]
+    for name, g in r7["groups"].items():
+        lines.append(f"| {name} | {g['n']} | {_pct(g['accuracy'])} | "
+                     + " | ".join(_pct(g["predicted"][k]) for k in labels) + " |")
+    if r7.get("accuracy_gap") is not None:
+        lines += ["", f"Race-accuracy gap over the 7 groups: {100 * r7['accuracy_gap']:.1f} pp."]
+    return lines + [""]
+
+
 def plot_confusion(cm: list, labels: list, path: Path, title: str) -> None:
     plt = _plt()
     cm_arr = np.asarray(cm, np.float64)
@@ -119,6 +133,8 @@ def markdown(result, plots: list[str]) -> str:
         lines += ["## Race", "", f"Accuracy {_pct(r['accuracy'])}.", "", "| class | F1 | recall |", "|---|---|---|"]
         lines += [f"| {k} | {r['f1'][k]:.3f} | {_pct(r['recall'][k])} |" for k in r["labels"]]
         lines.append("")
+        if "by_race7" in r:
+            lines += _race7_table(r["by_race7"])
     sg = m.get("subgroups")
     if sg:
         lines += ["## Fairness: per subgroup", "", "| subgroup | n | age MAE | gender accuracy |", "|---|---|---|---|"]
