@@ -97,7 +97,14 @@ def test_metrics_on_a_fairface_style_fixture():
 
     assert race7_metrics(out["race"], faces.race.astype(np.int64), faces.race7, ModelContract().race_labels,
                          min_faces=1)["accuracy_gap"] == 1.0
-    assert "age" not in m
+    assert "age" not in m and "gap_over_race7_adults" not in m["gender"]   # groups under 20 faces
+    from train.evaluate import _adult_gender_gap_over_race7
+
+    groups = {"race7:A": np.array([1, 1, 0, 0], bool), "race7:B": np.array([0, 0, 1, 1], bool),
+              "race:A": np.ones(4, bool)}
+    gap = _adult_gender_gap_over_race7(groups, adult=np.array([1, 0, 1, 1], bool), hit=np.array([1, 0, 0, 1], bool),
+                                       labelled=np.ones(4, bool), min_faces=1)
+    assert gap == pytest.approx(0.5)          # A's adult is right (1.0), B's adults half right (0.5); the child is out
     from train.report import _race7_table
 
     table = "\n".join(_race7_table(m["race"]["by_race7"]))

@@ -16,7 +16,8 @@ UTK_COLUMNS = (("age_mae", "UTK MAE", "num"), ("cs5", "UTK CS@5", "pct"), ("gend
                ("race_acc", "UTK race", "pct"))
 FF_COLUMNS = (("age_bin_acc", "FF age bin", "pct"), ("age_bin_one_off", "FF one-off", "pct"),
               ("gender_acc", "FF gender", "pct"), ("race_acc", "FF race", "pct"),
-              ("gender_gap_over_race7", "FF gender gap over race7", "pp"))
+              ("gender_gap_over_race7", "FF gender gap over race7", "pp"),
+              ("gender_gap_over_race7_adults", "FF same gap, age 20+", "pp"))
 
 
 @dataclass

@@ -123,7 +123,22 @@ def compute_metrics(outputs: dict, faces: LabeledFaces, contract: ModelContract)
                 if k.startswith(prefix) and r["n"] >= 20 and "gender_accuracy" in r]
         if len(accs) >= 2:
             out.setdefault("gender", {})[f"gap_over_{prefix[:-1]}"] = float(max(accs) - min(accs))
+    adult_gap = _adult_gender_gap_over_race7(groups, mid >= 20, gender_hit & faces.has_gender, faces.has_gender)
+    if adult_gap is not None and "gender" in out:
+        out["gender"]["gap_over_race7_adults"] = adult_gap
     return out
+
+
+def _adult_gender_gap_over_race7(groups: dict, adult: np.ndarray, hit: np.ndarray, labelled: np.ndarray,
+                                 min_faces: int = 20) -> Optional[float]:
+    """The gender gap over race7 among faces aged 20 and up: children are harder for every group, so this
+    separates a group's own gap from a difference in age mix."""
+    accs = []
+    for name, member in groups.items():
+        sel = member & adult & labelled
+        if name.startswith("race7:") and sel.sum() >= min_faces:
+            accs.append(hit[sel].mean())
+    return float(max(accs) - min(accs)) if len(accs) >= 2 else None
 
 
 def evaluate(model: LoadedModel, data: str, split: str = "test", limit: int = 0, batch_size: int = 64,
@@ -224,7 +239,7 @@ def summarize(m: dict) -> dict:
     if "gender" in m:
         s.update(gender_acc=round(m["gender"]["accuracy"], 4), gender_auc=round(m["gender"]["roc_auc"], 4),
                  gender_ece=round(m["gender"]["ece"], 4))
-        for k in ("gap_over_race", "gap_over_race7"):
+        for k in ("gap_over_race", "gap_over_race7", "gap_over_race7_adults"):
             if k in m["gender"]:
                 s[f"gender_{k}"] = round(m["gender"][k], 4)
     if "race" in m:

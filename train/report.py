@@ -142,9 +142,10 @@ def markdown(result, plots: list[str]) -> str:
             lines.append(f"| {k} | {row['n']} | {_num(row.get('age_mae'))} | {_pct(row.get('gender_accuracy'))} |")
         lines += ["", "Worst-to-best gaps over all subgroups with at least 20 faces: " + ", ".join(
             f"{k} {v:.3f}" for k, v in sg["gaps"].items())]
-        for k in ("gap_over_race", "gap_over_race7"):
+        for k, what in (("gap_over_race", "race"), ("gap_over_race7", "race7"),
+                        ("gap_over_race7_adults", "race7, faces aged 20 and up")):
             if k in m.get("gender", {}):
-                lines.append(f"Gender-accuracy gap over {k.split('_')[-1]}: {100 * m['gender'][k]:.1f} pp.")
+                lines.append(f"Gender-accuracy gap over {what}: {100 * m['gender'][k]:.1f} pp.")
         lines.append("")
     if "framing" in m:
         f = m["framing"]
