@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from benchmarks.system import machine_info
+from edge.model import model_file_bytes
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ def accuracy_report(models: list[str], datasets: list[str], limit: int = 0) -> d
     rows = []
     for model in models:
         p = Path(model)
-        size = p.stat().st_size + (p.with_suffix(".bin").stat().st_size if p.suffix == ".xml" and p.with_suffix(".bin").exists() else 0)
+        size = model_file_bytes(p)
         for spec in datasets:
             data, split = parse_dataset(spec)
             t = time.perf_counter()

@@ -2,29 +2,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import shlex
-import sys
 from pathlib import Path
 
+from benchmarks.report import command_line, write_report
 from edge.errors import AgeGenderError
 
 log = logging.getLogger(__name__)
 
 QUICK_SECONDS = 4.0
-
-
-def _command() -> str:
-    return "agegender " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-
-
-def _write(out: Path, name: str, report: dict, markdown: str) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    (out / f"{name}.md").write_text(markdown)
-    print(markdown)
-    log.info("wrote %s and %s", out / f"{name}.json", out / f"{name}.md")
 
 
 def _csv_ints(text: str, what: str) -> list[int]:
@@ -64,7 +50,7 @@ def run_latency(args: argparse.Namespace) -> dict:
     report = {"kind": "latency", "machine": machine_info(),
               "settings": {"threads": threads, "batches": batches, "runs": runs, "min_seconds": min_s}, "rows": rows}
     out = Path(args.out)
-    _write(out, "latency", report, latency_markdown(report, _command()))
+    write_report(out, "latency", report, latency_markdown(report, command_line()))
     latency_chart(report, out)
     return report
 
@@ -85,13 +71,13 @@ def run_pipeline(args: argparse.Namespace) -> dict:
         case = run_live(args.source, detectors[0], settings)
         report = {"kind": "pipeline", "machine": machine_info(), "model": Path(model).name,
                   "settings": {"source": args.source, "seconds": settings.seconds, "camera_fps": 0}, "cases": [case]}
-        _write(out, "pipeline_live", report, pipeline_markdown(report, _command()))
+        write_report(out, "pipeline_live", report, pipeline_markdown(report, command_line()))
         return report
     sizes = [(640, 480)] if args.quick else _sizes(args.sizes)
     faces = [0, 1, 3] if args.quick else _csv_ints(args.faces, "--faces")
     report = pipeline_report(settings, sizes, faces, detectors, skip_frames=args.skip_frames,
                              jitter_frames=90 if args.quick else 150)
-    _write(out, "pipeline", report, pipeline_markdown(report, _command()))
+    write_report(out, "pipeline", report, pipeline_markdown(report, command_line()))
     pipeline_charts(report, out)
     return report
 
@@ -104,7 +90,7 @@ def run_accuracy(args: argparse.Namespace) -> dict:
     if not args.data:
         raise AgeGenderError("bench accuracy: give --data DIR[,SPLIT] (e.g. ../shared/datasets/utkface,test)")
     report = accuracy_report(models, args.data, limit=300 if args.quick else args.limit)
-    _write(Path(args.out), "accuracy", report, accuracy_markdown(report, _command()))
+    write_report(Path(args.out), "accuracy", report, accuracy_markdown(report, command_line()))
     return report
 
 

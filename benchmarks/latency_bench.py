@@ -12,6 +12,7 @@ import numpy as np
 
 from benchmarks.latency import measure
 from benchmarks.system import ResourceMeter
+from edge.model import model_file_bytes
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def bench_model(path: str, threads: int, batch: int, runs: int = 100, min_second
     first_ms = (time.perf_counter() - t0) * 1000
     stats = measure(lambda: model.infer(x), warmup=10, runs=runs, min_seconds=min_seconds)
     use = meter.stop()
-    size = Path(path).stat().st_size + (Path(path).with_suffix(".bin").stat().st_size if path.endswith(".xml") else 0)
+    size = model_file_bytes(path)
     return {"model": Path(path).name, "backend": model.backend.name, "precision": model.contract.precision,
             "size_mb": round(size / 1e6, 2), "threads": threads, "batch": batch,
             "load_ms": round(load_ms, 2), "first_inference_ms": round(first_ms, 2),

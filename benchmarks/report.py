@@ -1,11 +1,32 @@
 """Markdown tables for the benchmark reports (JSON is written as measured)."""
 from __future__ import annotations
 
+import json
+import logging
+import shlex
+import sys
+from pathlib import Path
 from typing import Optional
 
 from benchmarks.system import machine_line
 
+log = logging.getLogger(__name__)
+
 STAGE_COLUMNS = ("decode", "detect", "align", "infer", "track", "draw")
+
+
+def command_line() -> str:
+    """The command that is running, for a report's "Reproduce" line."""
+    return "agegender " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def write_report(out: Path, name: str, report: dict, markdown: str) -> None:
+    """``name.json`` (as measured) and ``name.md`` in ``out``; the Markdown is printed too."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (out / f"{name}.md").write_text(markdown)
+    print(markdown)
+    log.info("wrote %s and %s", out / f"{name}.json", out / f"{name}.md")
 
 
 def md_table(rows: list[dict], cols: list[str], headers: Optional[list[str]] = None) -> str:

@@ -5,10 +5,8 @@ RSS slope over the run, and processed FPS. Memory must stay flat: a leak shows a
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import shlex
 import sys
 import tempfile
 import threading
@@ -17,6 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from benchmarks.pipeline_bench import DrawOnlySink
+from benchmarks.report import command_line, write_report
 from benchmarks.system import machine_info, machine_line, proc_status_mb
 
 log = logging.getLogger(__name__)
@@ -83,7 +82,7 @@ def run_soak(args: argparse.Namespace) -> int:
     after = [s for s in samples if s["t_s"] >= warm] or samples
     start, end = after[0], samples[-1]
     report = {
-        "command": "agegender " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": command_line(),
         "machine": machine_line(machine_info()),
         "load_avg_1min": {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)},
         "model": str(model_path), "detector": detector, "minutes": minutes, "warm_up_s": warm,
@@ -101,12 +100,7 @@ def run_soak(args: argparse.Namespace) -> int:
         "e2e_p95_ms": summary["stages"].get("end_to_end", {}).get("p95_ms"),
         "samples": samples,
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "soak.json").write_text(json.dumps(report, indent=2) + "\n")
-    md = markdown(report)
-    (out / "soak.md").write_text(md)
-    print(md)
+    write_report(Path(args.out), "soak", report, markdown(report))
     return 0
 
 

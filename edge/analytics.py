@@ -20,9 +20,9 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Optional, Sequence
 
-from edge.config import in_range
+from edge.config import ConfigSection, in_range
 from edge.errors import AgeGenderError
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,10 @@ CREATE TABLE IF NOT EXISTS visitors (
 
 
 @dataclass
-class AnalyticsConfig:
+class AnalyticsConfig(ConfigSection):
     """Visitor analytics (enabled by run.analytics_db / --analytics-db): counts only, no images."""
+
+    SECTION: ClassVar[str] = "analytics"
 
     window_s: int = field(default=60, metadata={"check": in_range(1), "help": "aggregation window, seconds"})
     retention_days: int = field(default=90, metadata={
@@ -56,12 +58,6 @@ class AnalyticsConfig:
         "check": in_range(0), "help": "at most one warning per this many seconds while the database cannot be written"})
     max_pending_windows: int = field(default=1440, metadata={
         "check": in_range(1), "help": "windows kept in memory while writes fail (oldest dropped first)"})
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "AnalyticsConfig":
-        from edge.config import dataclass_from_dict
-
-        return dataclass_from_dict(cls, d, "analytics")
 
 
 @dataclass(frozen=True)

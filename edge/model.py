@@ -23,6 +23,13 @@ MODEL_ZOO = {
 }
 
 
+def model_file_bytes(path: str | Path) -> int:
+    """Size on disk of a model file; an OpenVINO ``.xml`` counts its ``.bin`` weights too."""
+    path = Path(path)
+    weights = path.with_suffix(".bin")
+    return path.stat().st_size + (weights.stat().st_size if path.suffix == ".xml" and weights.exists() else 0)
+
+
 def resolve_model_path(model: Optional[str], models_dirs: tuple[str, ...] = ()) -> Path:
     """``None``/``default``/``open`` -> a shipped file found on the search path; else a path."""
     name = model or "default"

@@ -16,8 +16,9 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, ClassVar, Optional
 
+from edge.config import ConfigSection
 from edge.sdnotify import Notifier, watchdog_interval
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,10 @@ def _positive(v: float) -> Optional[str]:
 
 
 @dataclass
-class WatchdogConfig:
+class WatchdogConfig(ConfigSection):
     """systemd watchdog: how long a camera outage may last before the service is restarted."""
+
+    SECTION: ClassVar[str] = "watchdog"
 
     grace_s: float = field(default=60.0, metadata={
         "check": _positive, "help": "keep the watchdog fed this long after the last frame while the camera reconnects"})
@@ -37,12 +40,6 @@ class WatchdogConfig:
         "check": _positive, "help": "frames captured but none processed for this long: stuck, stop feeding the watchdog"})
     status_every_s: float = field(default=30.0, metadata={
         "check": _positive, "help": "how often STATUS= (FPS, faces) is sent to systemd"})
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "WatchdogConfig":
-        from edge.config import dataclass_from_dict
-
-        return dataclass_from_dict(cls, d, "watchdog")
 
 
 class ServiceWatchdog:

@@ -13,6 +13,7 @@ import numpy as np
 
 from edge.contract import ModelContract, contract_path_for, load_contract_beside
 from edge.errors import AgeGenderError, ContractError
+from edge.model import model_file_bytes
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def export_all(model_path: Path, formats: list[str], out: Path, calib_data: Opti
                     from export import openvino_export
                     openvino_export.convert(onnx_fp32, target, c)
             c.save_beside(target)
-            size = target.stat().st_size + (target.with_suffix(".bin").stat().st_size if fmt == "openvino" else 0)
+            size = model_file_bytes(target)
             exported = load_model_for_eval(target)
             check = compare_outputs(ref_out, run_model(exported, check_faces), contract)
             log.info("%s: %.2f MB; against Keras on %d faces: mean |Δage| %.3f y, max %.2f y, same gender %.1f%%",
@@ -144,7 +145,7 @@ def existing_exports(model_path: Path, formats: list[str], out: Path, name: Opti
         target = out / f"{stem}{suffix}"
         if not target.is_file():
             raise AgeGenderError(f"--verify-only: {target} not found (export {fmt} first)")
-        size = target.stat().st_size + (target.with_suffix(".bin").stat().st_size if fmt == "openvino" else 0)
+        size = model_file_bytes(target)
         results.append(ExportedFile(fmt, target, precision, size))
     return results
 

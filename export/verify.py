@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import logging
-import shlex
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.latency import measure
+from benchmarks.report import command_line
 from benchmarks.system import machine_info, machine_line
+from edge.model import model_file_bytes
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,11 @@ def verify_exports(keras_path: Path, exported: list, data: str, out_md: Path, li
              f"Machine: {machine_line(machine_info())}; latency is the p50 of one face "
              "(batch 1, 2 threads for TFLite/ONNX; the Keras row is an eager TensorFlow call, for reference only) after "
              "10 warm-up runs. Δ columns are against the Keras model.", "",
-             f"Reproduce: `agegender {' '.join(shlex.quote(a) for a in sys.argv[1:])}`", "",
+             f"Reproduce: `{command_line()}`", "",
              "| format | precision | size | age MAE | CS@5 | gender | race | ΔMAE | Δgender | Δrace | same gender | same age group | p50 ms |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for fmt, prec, path, s, agree, lat in rows:
-        size = Path(path).stat().st_size + (Path(path).with_suffix(".bin").stat().st_size if str(path).endswith(".xml") else 0)
+        size = model_file_bytes(path)
         d_mae = "" if agree is None else f"{s['age_mae'] - ref_s['age_mae']:+.3f}"
         d_g = "" if agree is None else f"{100 * (s['gender_acc'] - ref_s['gender_acc']):+.2f} pp"
         d_r = "" if agree is None or "race_acc" not in s else f"{100 * (s['race_acc'] - ref_s['race_acc']):+.2f} pp"

@@ -123,7 +123,7 @@ def compute_metrics(outputs: dict, faces: LabeledFaces, contract: ModelContract)
                 if k.startswith(prefix) and r["n"] >= 20 and "gender_accuracy" in r]
         if len(accs) >= 2:
             out.setdefault("gender", {})[f"gap_over_{prefix[:-1]}"] = float(max(accs) - min(accs))
-    adult_gap = _adult_gender_gap_over_race7(groups, mid >= 20, gender_hit & faces.has_gender, faces.has_gender)
+    adult_gap = _adult_gender_gap_over_race7(groups, mid >= 20, gender_hit, faces.has_gender)
     if adult_gap is not None and "gender" in out:
         out["gender"]["gap_over_race7_adults"] = adult_gap
     return out
