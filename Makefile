@@ -15,7 +15,7 @@ help:
 $(DEMO_VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(DEMO_VENV)
 	$(DEMO_VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(DEMO_VENV)/bin/pip install $(PIP_FLAGS) -e ".[tflite,demo]"
+	$(DEMO_VENV)/bin/pip install $(PIP_FLAGS) -e ".[tflite]"
 	touch $@
 
 demo: $(DEMO_VENV)/.installed
@@ -31,12 +31,9 @@ test: $(TEST_VENV)/.installed
 	AGEGENDER_SHARED="$${AGEGENDER_SHARED:-$(if $(wildcard $(SHARED)),$(SHARED),)}" \
 	  $(TEST_VENV)/bin/python -m pytest -q tests
 
-DETECTOR_MODELS := $(if $(wildcard $(SHARED)/models/face_detection),--models-dir $(SHARED)/models/face_detection,)
-
 bench: $(TEST_VENV)/.installed
-	$(TEST_VENV)/bin/agegender bench latency --quick --out benchmarks/results/quick \
-	  --models $(wildcard models/agegender_int8.tflite models/agegender_int8.onnx)
-	$(TEST_VENV)/bin/agegender bench pipeline --quick --out benchmarks/results/quick $(DETECTOR_MODELS)
+	$(TEST_VENV)/bin/agegender bench latency --quick --out benchmarks/results/quick
+	$(TEST_VENV)/bin/agegender bench pipeline --quick --out benchmarks/results/quick
 
 clean:
 	rm -rf $(DEMO_VENV) $(TEST_VENV) build *.egg-info

@@ -15,11 +15,11 @@ EXTRAS = {
     "tflite": ["ai-edge-litert>=1.2"],
     "onnx": ["onnxruntime>=1.17"],
     "openvino": ["openvino>=2024.0"],
-    "demo": ["scikit-image>=0.21"],  # ships the public-domain astronaut photo the demo clip is made from
+    "demo": [],  # kept so that older install lines work: the demo's portrait now ships in edge/assets
     "train": ["tensorflow>=2.16", "keras>=3.3", "tensorboard", "matplotlib>=3.7"],
     "export": ["tensorflow>=2.16", "keras>=3.3", "tf2onnx>=1.16", "onnx>=1.15", "onnxruntime>=1.17", "sympy",
                "matplotlib>=3.7"],
-    "test": ["pytest>=7", "scikit-image>=0.21", "matplotlib>=3.7", "prometheus_client"],  # its parser checks /metrics
+    "test": ["pytest>=7", "matplotlib>=3.7", "prometheus_client"],  # its parser checks /metrics
     "ui": ["gradio>=6,<7"],  # `agegender ui`, a local browser demo; never in a device install (pulls ~230 MB)
     "mqtt": ["paho-mqtt>=1.6"],  # the MQTT sink ([mqtt] in the config); 1.6 is Debian bookworm's python3-paho-mqtt
 }
@@ -35,13 +35,16 @@ setup(
     packages=find_packages(include=["agegender", "agegender.*", "edge", "edge.*", "train", "train.*",
                                     "export", "export.*", "benchmarks", "benchmarks.*"]),
     include_package_data=True,
+    # Inside the package, found on every install: YuNet and BlazeFace with their licences, and the demo's
+    # public-domain portrait (edge/assets/README.md lists sources and sha256).
+    package_data={"edge": ["assets/README.md", "assets/demo/*.jpg", "assets/face_detection/*/*"]},
     # The shipped INT8 models and their contracts, found at run time under <prefix>/share/agegender/models.
     # (and the model cards, which `agegender ui` shows).
     data_files=[("share/agegender/models", sorted(str(p.relative_to(HERE)) for pattern in ("*_int8.tflite*", "MODEL_CARD*.md")
                                                   for p in (HERE / "models").glob(pattern))),
                 ("share/agegender/deploy", sorted(str(p.relative_to(HERE)) for p in (HERE / "deploy").glob("*")
                                                   if p.is_file()))],
-    install_requires=["numpy>=1.22", OPENCV, "tomli; python_version<'3.11'"],
+    install_requires=["numpy>=1.22", OPENCV, "tqdm>=4.60", "tomli; python_version<'3.11'"],
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["agegender=agegender.cli:main"]},
     classifiers=["Programming Language :: Python :: 3", "Operating System :: POSIX :: Linux"],

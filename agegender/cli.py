@@ -130,7 +130,9 @@ def cmd_align_template(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     if len(files) > args.n:
         files = [files[i] for i in sorted(rng.choice(len(files), args.n, replace=False))]
-    chips = [read_image(f) for f in files]
+    from edge.progress import progress
+
+    chips = [read_image(f) for f in progress(files, total=len(files), desc="align-template", unit="chip")]
     detector = build_detector(args)
     est = estimate_template(chips, detector)
     contract = ModelContract(input_size=args.input_size)
@@ -161,6 +163,12 @@ def cmd_cross_report(args: argparse.Namespace) -> int:
     from train.cross_report import run_cross_report
 
     return run_cross_report(args)
+
+
+def cmd_recipe_table(args: argparse.Namespace) -> int:
+    from train.recipe_table import run_recipe_table
+
+    return run_recipe_table(args)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -274,8 +282,16 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--loss-weights", default="1,1,0.5", help="age,gender,race weights of the joint loss")
+    p.add_argument("--age-loss", default="ldl", choices=["ldl", "mean-variance"],
+                   help="exact-age loss: label distribution + L1 (ldl) or mean-variance (Pan et al. 2018)")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="keep an exponential moving average of the weights (e.g. 0.999); validation, best.keras "
+                        "and the exports use it (0: off)")
+    p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                   help="mixup with Beta(ALPHA, ALPHA) mixing weights on the training batches (0: off)")
     p.add_argument("--source-mix", default="", help="sampling weight per --data source, e.g. 1,1 (default: by size)")
-    p.add_argument("--balance", default="none", choices=["none", "age", "age+race"])
+    p.add_argument("--balance", default="none", choices=["none", "age", "age+race", "age+race7"],
+                   help="balance sampling within each source over age bands (and race: UTKFace's 5 or FairFace's 7)")
     p.add_argument("--max-train", type=int, default=0, help="cap training faces per source (smoke tests)")
     p.add_argument("--max-val", type=int, default=0)
     p.add_argument("--name", default="agegender")
@@ -309,6 +325,11 @@ def _add_evaluate_parser(sub) -> None:
     p.add_argument("--out", default=None, help="also write the Markdown table to this file")
     p.set_defaults(func=cmd_cross_report)
 
+    p = sub.add_parser("recipe-table", help="the recipe table of models/RECIPES.md from the scored recipe runs")
+    p.add_argument("--runs", default="models/recipes", help="folder of scored recipe runs (train/recipes/run.sh)")
+    p.add_argument("--out", default=None, help="Markdown page whose recipe-table block to fill (else: stdout)")
+    p.set_defaults(func=cmd_recipe_table)
+
 
 def _add_export_parser(sub) -> None:
     p = sub.add_parser("export", help="export a Keras model to TFLite / ONNX / OpenVINO, INT8 included")
@@ -338,6 +359,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     args._argv = list(sys.argv[1:] if argv is None else argv)   # `run --config`: which options were explicit
     setup_logging(args.verbose, args.quiet)
+    from edge.progress import set_enabled
+
+    set_enabled(not args.quiet)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -18,10 +18,11 @@ def parse_dataset(spec: str) -> tuple[str, str]:
 
 
 def accuracy_report(models: list[str], datasets: list[str], limit: int = 0) -> dict:
+    from edge.progress import progress
     from train.evaluate import safe_summary
 
     rows = []
-    for model in models:
+    for model in progress(models, total=len(models), desc="bench accuracy", unit="model"):
         p = Path(model)
         size = model_file_bytes(p)
         for spec in datasets:

@@ -27,13 +27,42 @@ def _sizes(text: str) -> list[tuple[int, int]]:
         raise AgeGenderError(f"--sizes: expected WxH[,WxH...], got {text!r}") from None
 
 
-def _existing(paths: list[str], what: str) -> list[str]:
+# What `bench latency` and `bench accuracy` measure when no model is named: the shipped INT8 files
+# (the default model's latency stands for the open one's: same network, same size).
+SHIPPED_FOR = {"latency": ("agegender_int8.tflite", "agegender_int8.onnx"),
+               "accuracy": ("agegender_int8.tflite", "agegender_int8.onnx",
+                            "agegender_open_int8.tflite", "agegender_open_int8.onnx")}
+
+
+def shipped_models(what: str, models_dirs: tuple[str, ...] = ()) -> list[str]:
+    from edge import model_store
+
+    found = [model_store.find_file((name,), (), models_dirs) for name in SHIPPED_FOR[what]]
+    if not any(found):
+        raise AgeGenderError(f"bench {what}: no model given (--models FILE ...) and none of "
+                             f"{', '.join(SHIPPED_FOR[what])} found in {model_store.describe_search(models_dirs)}")
+    return [str(p) for p in found if p is not None]
+
+
+def _existing(args: argparse.Namespace, what: str) -> list[str]:
+    paths = args.models or ([args.model] if args.model else [])
     if not paths:
-        raise AgeGenderError(f"{what}: give at least one model file")
+        paths = shipped_models(what, tuple(args.models_dir))
+        log.info("bench %s: the shipped models %s", what, ", ".join(Path(p).name for p in paths))
     missing = [p for p in paths if not Path(p).is_file()]
     if missing:
-        raise AgeGenderError(f"{what}: no such model file: {', '.join(missing)}")
+        raise AgeGenderError(f"bench {what}: no such model file: {', '.join(missing)} (set with --models)")
     return paths
+
+
+def default_accuracy_data() -> list[str]:
+    """UTKFace test beside the checkout ($AGEGENDER_SHARED or ../shared), when it is there."""
+    import os
+
+    for root in (os.environ.get("AGEGENDER_SHARED"), "../shared"):
+        if root and (Path(root) / "datasets" / "utkface" / "labels.csv").is_file():
+            return [f"{Path(root) / 'datasets' / 'utkface'},test"]
+    return []
 
 
 def run_latency(args: argparse.Namespace) -> dict:
@@ -42,7 +71,7 @@ def run_latency(args: argparse.Namespace) -> dict:
     from benchmarks.report import latency_markdown
     from benchmarks.system import machine_info
 
-    models = _existing(args.models or ([args.model] if args.model else []), "bench latency")
+    models = _existing(args, "latency")
     threads = _csv_ints(args.threads, "--threads") if args.threads else thread_counts()
     batches = _csv_ints(args.batches, "--batches")
     runs, min_s = (30, 0.5) if args.quick else (args.runs, args.min_seconds)
@@ -86,10 +115,12 @@ def run_accuracy(args: argparse.Namespace) -> dict:
     from benchmarks.accuracy_bench import accuracy_report
     from benchmarks.report import accuracy_markdown
 
-    models = _existing(args.models or ([args.model] if args.model else []), "bench accuracy")
-    if not args.data:
-        raise AgeGenderError("bench accuracy: give --data DIR[,SPLIT] (e.g. ../shared/datasets/utkface,test)")
-    report = accuracy_report(models, args.data, limit=300 if args.quick else args.limit)
+    models = _existing(args, "accuracy")
+    data = args.data or default_accuracy_data()
+    if not data:
+        raise AgeGenderError("bench accuracy: no labelled faces: give --data DIR[,SPLIT] (e.g. "
+                             "../shared/datasets/utkface,test); looked in $AGEGENDER_SHARED and ../shared")
+    report = accuracy_report(models, data, limit=300 if args.quick else args.limit)
     write_report(Path(args.out), "accuracy", report, accuracy_markdown(report, command_line()))
     return report
 
@@ -106,7 +137,8 @@ def add_bench_parser(sub) -> None:
     p = sub.add_parser("bench", help="latency, pipeline and accuracy benchmarks: JSON, Markdown and PNG reports")
     p.add_argument("what", choices=["latency", "pipeline", "accuracy", "compare", "soak"])
     p.add_argument("reports", nargs="*", help="for 'compare': A.json B.json")
-    p.add_argument("--models", nargs="*", default=[], help="model files for 'latency' and 'accuracy'")
+    p.add_argument("--models", nargs="*", default=[],
+                   help="model files for 'latency' and 'accuracy' (default: the shipped INT8 TFLite and ONNX)")
     p.add_argument("--model", default=None, help="model file for 'pipeline' (default: the shipped INT8 TFLite)")
     p.add_argument("--threads", default="", help="latency: comma list (default 1,2,4 up to the core count)")
     p.add_argument("--batches", default="1,8", help="latency: comma list of batch sizes")

@@ -59,8 +59,10 @@ def bench_model(path: str, threads: int, batch: int, runs: int = 100, min_second
 def latency_rows(models: list[str], threads: list[int], batches: list[int], runs: int, min_seconds: float) -> list[dict]:
     from edge.errors import AgeGenderError
 
+    from edge.progress import progress
+
     rows = []
-    for model in models:
+    for model in progress(models, total=len(models), desc="bench latency", unit="model"):
         backends = available_backends(model)
         if not backends:
             log.warning("%s: no installed runtime can run it; skipped", model)

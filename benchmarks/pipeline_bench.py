@@ -237,6 +237,7 @@ def skipping_gain(cases: list[dict]) -> list[dict]:
 def pipeline_report(s: BenchSettings, sizes: list[tuple[int, int]], faces: list[int], detectors: list[str],
                     skip_frames: int = 2, jitter_frames: int = 150) -> dict:
     from edge.errors import AgeGenderError
+    from edge.progress import progress
 
     cases, used = [], []
     model = load_classifier(s)   # one classifier for every detector, the batching and the jitter runs
@@ -247,9 +248,9 @@ def pipeline_report(s: BenchSettings, sizes: list[tuple[int, int]], faces: list[
             log.warning("detector %s skipped: %s", det, e)
             continue
         used.append(det)
-        for (w, h) in sizes:
-            for n in faces:
-                cases.append(run_case(PipelineCase(w, h, n, det), s, analyzer))
+        grid = [(w, h, n) for (w, h) in sizes for n in faces]
+        for w, h, n in progress(grid, total=len(grid), desc=f"pipeline {det}", unit="case"):
+            cases.append(run_case(PipelineCase(w, h, n, det), s, analyzer))
         if skip_frames and max(faces) > 0:
             w, h = sizes[0]
             cases.append(run_case(PipelineCase(w, h, max(faces), det, skip_frames), s, analyzer))

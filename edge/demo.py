@@ -1,6 +1,7 @@
 """The built-in demo: a clip made at run time from the public-domain astronaut portrait
-(NASA, Eileen Collins) that scikit-image ships, so `agegender run demo` needs no camera
-and no download. Faces move and change size so that detection and tracking have work."""
+(NASA, Eileen Collins) shipped in ``edge/assets/demo``, so `agegender run demo` needs no camera,
+no download and nothing beyond numpy and OpenCV. Faces move and change size so that detection
+and tracking have work."""
 from __future__ import annotations
 
 import math
@@ -9,18 +10,28 @@ from typing import Optional
 
 import numpy as np
 
-from edge.errors import SourceError
+from edge.errors import SourceError, SourceUnavailable
 from edge.types import Frame
+
+DEMO_PORTRAIT = "demo/astronaut.jpg"
+
+
+def astronaut_portrait() -> np.ndarray:
+    """The whole 512x512 portrait shipped with the package, BGR."""
+    import cv2
+
+    from edge.model_store import asset_path
+
+    path = asset_path(DEMO_PORTRAIT)
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+    if image is None:
+        raise SourceUnavailable(f"the demo clip's portrait {path} is missing or unreadable (reinstall agegender)")
+    return image
 
 
 def astronaut_face() -> np.ndarray:
-    """The face region of scikit-image's astronaut photo, BGR."""
-    try:
-        from skimage import data
-    except ImportError as e:
-        raise SourceError("the demo clip needs scikit-image (pip install 'agegender[demo]')") from e
-    rgb = data.astronaut()
-    return np.ascontiguousarray(rgb[20:260, 120:330, ::-1])
+    """The face region of the astronaut portrait, BGR."""
+    return np.ascontiguousarray(astronaut_portrait()[20:260, 120:330])
 
 
 def _background(width: int, height: int, t: float) -> np.ndarray:
@@ -60,6 +71,7 @@ class DemoSource:
     """A paced, live-like source of demo frames (``frames`` = 0: 10 s of clip)."""
 
     live = True
+    retry_at_start = False
 
     def __init__(self, frames: int = 0, loop: bool = False, width: int = 640, height: int = 480, fps: float = 30,
                  faces: int = 2):

@@ -26,6 +26,11 @@ class SourceError(AgeGenderError):
     """A video source cannot be opened or has failed."""
 
 
+class SourceUnavailable(SourceError):
+    """A source that can never open as given (a missing dependency or file, an unknown scheme):
+    reported once at start, never retried."""
+
+
 class ConfigError(AgeGenderError):
     """A configuration value or key is wrong."""
 

@@ -37,8 +37,8 @@ def resolve_model_path(model: Optional[str], models_dirs: tuple[str, ...] = ()) 
         found = model_store.find_file(MODEL_ZOO[name], (), models_dirs)
         if found is None:
             raise ModelLoadError(
-                f"model {name!r} ({MODEL_ZOO[name][0]}) not found in {', '.join(str(d) for d in model_store.search_dirs(models_dirs))}; "
-                "pass --model PATH")
+                f"model {name!r} ({MODEL_ZOO[name][0]}) not found in {model_store.describe_search(models_dirs)}; "
+                f"pass --model PATH, or --models-dir / ${model_store.MODELS_DIR_ENV} naming the folder that holds it")
         return found
     return Path(name)
 

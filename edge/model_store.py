@@ -1,5 +1,6 @@
 """Where model files come from: an explicit path, ``$AGEGENDER_MODELS_DIR``, the package's
-``models/`` folder, or a verified download into the cache (only when asked for)."""
+``models/`` folder, the detectors shipped inside the package (``edge/assets``), or a verified
+download into the cache (only when asked for)."""
 from __future__ import annotations
 
 import hashlib
@@ -36,6 +37,14 @@ YUNET_RELEASE = RemoteFile(
 )
 
 
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+
+
+def asset_path(relative: str) -> Path:
+    """A file shipped inside the package (``edge/assets/RELATIVE``): detectors and the demo portrait."""
+    return ASSETS_DIR / relative
+
+
 def package_models_dir() -> Path:
     """``models/`` of the source tree, or ``<prefix>/share/agegender/models`` of an installed wheel."""
     here = Path(__file__).resolve().parent
@@ -54,8 +63,13 @@ def search_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
     env = os.environ.get(MODELS_DIR_ENV)
     if env:
         dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
-    dirs.extend([package_models_dir(), cache_dir()])
+    dirs.extend([package_models_dir(), ASSETS_DIR, cache_dir()])
     return dirs
+
+
+def describe_search(extra: Iterable[str | Path] = ()) -> str:
+    """The folders a lookup went through, for an error message."""
+    return ", ".join(str(d) for d in search_dirs(extra))
 
 
 def find_file(filenames: Iterable[str], subdirs: Iterable[str] = (), extra_dirs: Iterable[str | Path] = ()

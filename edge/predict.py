@@ -12,6 +12,7 @@ from edge.analyzer import FaceAnalyzer
 from edge.draw import draw_faces
 from edge.errors import AgeGenderError
 from edge.imageio import expand_inputs, read_image
+from edge.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def run_predict(analyzer: FaceAnalyzer, inputs: list[str], out_dir: Optional[str
     out = Path(out_dir) if out_dir else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    for path in files:
+    for path in progress(files, total=len(files), desc="predict", unit="img"):
         try:
             image = read_image(path)
             faces = [analyzer.analyze_crop(image)] if crops else analyzer.analyze(image)

@@ -3,6 +3,11 @@
 ``read()`` returns a Frame, or None when no frame arrived in time (a stall). It raises
 ``SourceEnded`` at the normal end of a file or folder and ``SourceError`` when the device
 fails; :class:`ReconnectingSource` turns failures into reconnects with backoff.
+
+What is retried: a source that opened once, and a camera or stream that is absent at start
+(``retry_at_start``: it may be plugged in or come up later). A source that can never open as
+given (``SourceUnavailable``: a missing dependency or file, an unknown scheme) and a file,
+folder or demo that fails to open are one error at start.
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from typing import Optional, Protocol
 
 import numpy as np
 
-from edge.errors import SourceError
+from edge.errors import SourceError, SourceUnavailable
 from edge.types import Frame
 
 log = logging.getLogger(__name__)
@@ -26,6 +31,7 @@ class SourceEnded(Exception):
 class Source(Protocol):
     name: str
     live: bool          # frames keep coming whether or not we keep up (cameras, paced clips)
+    retry_at_start: bool  # a device that may appear later (camera, stream): wait for it at start
 
     def open(self) -> None: ...
 
@@ -54,6 +60,7 @@ class OpenCVSource:
         self.width, self.height, self.fps = width, height, fps
         self.name = f"{kind}:{spec}"
         self.live = kind in ("camera", "stream", "gstreamer") or realtime
+        self.retry_at_start = kind in ("camera", "stream", "gstreamer")
         self._cap = None
         self._count = _Counter()
         self._next_time = 0.0
@@ -118,6 +125,7 @@ class ImageFolderSource:
     """Every image of a folder, in name order, as one frame each."""
 
     live = False
+    retry_at_start = False
 
     def __init__(self, folder: str, loop: bool = False):
         self.folder, self.loop = Path(folder), loop
@@ -161,6 +169,7 @@ class Picamera2Source:
     detection and the main stream for the face crops."""
 
     live = True
+    retry_at_start = True
 
     def __init__(self, width: int = 1280, height: int = 720, lores: tuple[int, int] = (320, 240), fps: float = 30):
         self.size, self.lores_size, self.fps = (width or 1280, height or 720), lores, fps
@@ -172,7 +181,7 @@ class Picamera2Source:
         try:
             from picamera2 import Picamera2  # imported here: it only exists on Raspberry Pi OS
         except ImportError as e:
-            raise SourceError("picamera2 is not importable: on Raspberry Pi OS run 'sudo apt install "
+            raise SourceUnavailable("picamera2 is not importable: on Raspberry Pi OS run 'sudo apt install "
                               "python3-picamera2' and create the venv with --system-site-packages") from e
         try:
             cam = Picamera2()
@@ -216,6 +225,7 @@ class ReconnectingSource:
                  stall_timeout: float = 5.0, stop_event=None):
         self.inner = inner
         self.name, self.live = inner.name, inner.live
+        self.retry_at_start = getattr(inner, "retry_at_start", False)
         self.backoff_start, self.backoff_max, self.stall_timeout = backoff_start, backoff_max, stall_timeout
         self.reconnects = 0
         self.stalls = 0
@@ -225,10 +235,13 @@ class ReconnectingSource:
         self._failed_since: Optional[float] = None
 
     def open(self) -> None:
-        """Open; a camera that is absent at start is waited for, with the same backoff."""
+        """Open; a camera or stream that is absent at start is waited for, with the same backoff.
+        Any other source that fails to open raises: waiting would never help."""
         try:
             self.inner.open()
         except SourceError as e:
+            if isinstance(e, SourceUnavailable) or not self.retry_at_start:
+                raise
             self.connected = True  # so that the state change is logged once
             self._reconnect(f"{e} at start")
             return
@@ -287,6 +300,9 @@ class ReconnectingSource:
         self.inner.close()
 
 
+STREAM_SCHEMES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+
 def open_source(spec: str, loop: bool = False, realtime: bool = False, width: int = 0, height: int = 0,
                 fps: float = 0, demo_frames: int = 0) -> Source:
     """Turn a source string into a Source (not yet opened).
@@ -303,15 +319,18 @@ def open_source(spec: str, loop: bool = False, realtime: bool = False, width: in
         return Picamera2Source(width, height, fps=fps or 30)
     if s.isdigit():
         return OpenCVSource(s, "camera", width=width, height=height, fps=fps)
-    if s.startswith(("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")):
+    if s.startswith(STREAM_SCHEMES):
         return OpenCVSource(s, "stream")
+    if "://" in s.split("!")[0]:
+        raise SourceUnavailable(f"{s}: unknown scheme {s.split('://')[0]!r} (streams: "
+                                f"{', '.join(STREAM_SCHEMES)}; a camera is an index such as 0)")
     if "!" in s:
         return OpenCVSource(s, "gstreamer")
     p = Path(s)
     if p.is_dir():
         return ImageFolderSource(s, loop)
     if not p.is_file():
-        raise SourceError(f"{s}: no such file, folder, camera index or stream")
+        raise SourceUnavailable(f"{s}: no such file, folder, camera index or stream")
     return OpenCVSource(s, "file", loop=loop, realtime=realtime, fps=fps)
 
 

@@ -45,8 +45,10 @@ def calibration_images(data: str | Path, contract: ModelContract, n: int = 400, 
     except DatasetError as e:
         raise AgeGenderError(f"calibration data: {e}") from e
     idx = stratified_indices((faces.age_lo + faces.age_hi) / 2, faces.gender.astype(int), faces.race.astype(int), n, seed)
+    from edge.progress import progress
+
     images = []
-    for i in idx:
+    for i in progress(idx, total=len(idx), desc="calibration faces", unit="img"):
         try:
             images.append(resize_crop(read_image(faces.paths[i]), contract)[0])
         except AgeGenderError as e:

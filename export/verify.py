@@ -34,7 +34,9 @@ def verify_exports(keras_path: Path, exported: list, data: str, out_md: Path, li
     ref = evaluate(reference, data, split, limit, images=images)
     ref_s = summarize(ref.metrics)
     rows = [("Keras (reference)", "fp32", keras_path, ref_s, None, _latency_ms(reference, images[0]))]
-    for f in exported:
+    from edge.progress import progress
+
+    for f in progress(exported, total=len(exported), desc="verify exports", unit="file"):
         m = load_model_for_eval(f.path, threads=2)
         res = evaluate(m, data, split, limit, images=images)
         agree = compare_outputs(ref.outputs, res.outputs, reference.contract)

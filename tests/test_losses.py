@@ -71,3 +71,80 @@ def test_interval_metric_and_mae():
     acc.update_state(y, dist); mae.update_state(y, dist)
     assert float(ops.convert_to_numpy(acc.result())) == 1.0
     assert float(ops.convert_to_numpy(mae.result())) == pytest.approx(10.0)
+
+
+def test_mean_variance_loss_penalises_spread_and_distance():
+    from keras import ops
+
+    from train.losses import AgeLossConfig, make_age_loss
+
+    y = np.array([[30, 30, 1, 0]], np.float32)
+    narrow = np.full((1, 101), 1e-6, np.float32); narrow[0, 29:32] = 1 / 3
+    wide = np.full((1, 101), 1e-6, np.float32); wide[0, 20:41] = 1 / 21
+    off = np.full((1, 101), 1e-6, np.float32); off[0, 39:42] = 1 / 3
+    mv = make_age_loss(AgeLossConfig(kind="mean-variance"))
+    ldl = make_age_loss(AgeLossConfig())
+    loss = lambda fn, p: float(ops.convert_to_numpy(fn(y, p))[0])  # noqa: E731
+    # same cross-entropy in both: the difference is 0.05 * Var (centred: no mean or L1 term)
+    assert loss(mv, wide) - loss(ldl, wide) == pytest.approx(0.05 * (21 ** 2 - 1) / 12, rel=1e-2)
+    assert loss(mv, narrow) - loss(ldl, narrow) == pytest.approx(0.05 * 2 / 3, abs=0.01)
+    # 10 years off: 0.2 * 10^2 / 2 + 0.05 * Var instead of 0.1 * 10
+    assert loss(mv, off) - loss(ldl, off) == pytest.approx(10 + 0.05 * 2 / 3 - 1, abs=0.05)
+    with pytest.raises(ValueError, match="age loss 'l2'"):
+        AgeLossConfig(kind="l2")
+
+
+def test_mixup_loss_weighs_both_labels_with_their_own_masks():
+    from keras import ops
+
+    from train.losses import gender_loss, mixable
+
+    p = np.array([[0.8], [0.8]], np.float32)
+    a = np.array([[1, 1], [1, 1]], np.float32)          # female, labelled
+    b = np.array([[0, 1], [0, 0]], np.float32)          # male labelled; second has no gender
+    lam = np.array([[0.25], [0.25]], np.float32)
+    mixed = ops.convert_to_numpy(mixable(gender_loss, 2)(np.concatenate([a, b, lam], 1), p))
+    la = ops.convert_to_numpy(gender_loss(a, p))
+    lb = ops.convert_to_numpy(gender_loss(b, p))
+    np.testing.assert_allclose(mixed, 0.25 * la + 0.75 * lb, rtol=1e-5)
+    assert lb[1] == 0
+    np.testing.assert_allclose(ops.convert_to_numpy(mixable(gender_loss, 2)(a, p)), la)   # validation targets
+
+
+def test_mixup_batch_mixes_images_and_packs_both_targets():
+    from train.trainer import mixup_batch
+
+    images = np.stack([np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 200, np.uint8)])
+    targets = {"gender": np.array([[0, 1], [1, 1]], np.float32)}
+    x, y = mixup_batch(images, targets, np.array([0]), np.array([1]), np.array([0.75], np.float32))
+    assert x.dtype == np.uint8 and int(x[0, 0, 0, 0]) == 50
+    np.testing.assert_allclose(y["gender"], [[0, 1, 1, 1, 0.75]])
+
+
+class _Weights:
+    def __init__(self, value: float):
+        self.w = [np.full(3, value, np.float32)]
+
+    def get_weights(self):
+        return [a.copy() for a in self.w]
+
+    def set_weights(self, ws):
+        self.w = [np.array(a) for a in ws]
+
+
+def test_weight_average_warms_up_applies_and_resumes(tmp_path):
+    from train.ema import WeightAverage, effective_decay
+
+    assert effective_decay(0.999, 0) == pytest.approx(0.1) and effective_decay(0.999, 10 ** 6) == 0.999
+    model = _Weights(0.0)
+    avg = WeightAverage(model, 0.999, every=1)
+    model.w = [np.full(3, 10.0, np.float32)]
+    avg.update()                                   # first update: decay 0.1, so mostly the new weights
+    assert avg.shadow[0][0] == pytest.approx(9.0)
+    with avg.applied():
+        assert model.get_weights()[0][0] == pytest.approx(9.0)
+    assert model.get_weights()[0][0] == 10.0         # raw weights back after the block
+    avg.save(tmp_path / "ema.npz")
+    again = WeightAverage(_Weights(5.0), 0.999, every=1)
+    assert again.load(tmp_path / "ema.npz") and again.updates == 1 and again.shadow[0][0] == pytest.approx(9.0)
+    assert not WeightAverage(_Weights(0.0), 0.9).load(tmp_path / "missing.npz")

@@ -79,3 +79,34 @@ def test_sampling_mix_and_balance(synthetic_utk):
     assert w[:len(a)].sum() == pytest.approx(0.5)
     wb = sampling_weights([a], None, "age")
     assert wb.sum() == pytest.approx(1.0) and wb.std() > 0
+
+
+def test_slow_epochs_are_flagged():
+    from conftest import has_tensorflow
+    if not has_tensorflow():
+        pytest.skip("trainer needs TensorFlow")
+    from train.trainer import slow_epoch
+
+    assert slow_epoch(70.0, 150.0) and not slow_epoch(80.0, 150.0) and not slow_epoch(10.0, 0.0)
+
+
+def test_race7_balance_evens_fairface_groups_and_keeps_utkface_classes(synthetic_utk):
+    from conftest import has_tensorflow
+    if not has_tensorflow():
+        pytest.skip("trainer needs TensorFlow")
+    from train.trainer import RACE7, race_groups, sampling_weights
+
+    n = 90
+    names = ["White"] * 60 + ["Black"] * 20 + ["Latino_Hispanic"] * 10
+    ff = LabeledFaces(paths=[f"{i}.webp" for i in range(n)], age_lo=np.full(n, 20, np.float32),
+                      age_hi=np.full(n, 29, np.float32), has_exact_age=np.zeros(n, bool),
+                      has_age_interval=np.ones(n, bool), gender=np.zeros(n, np.int8), has_gender=np.ones(n, bool),
+                      race=np.zeros(n, np.int8), has_race=np.ones(n, bool), race7=names, source="fairface")
+    groups = race_groups(ff)
+    assert list(groups[[0, 60, 80]]) == [RACE7.index("White"), RACE7.index("Black"), RACE7.index("Latino_Hispanic")]
+    w = sampling_weights([ff], None, "age+race7")
+    # 1/sqrt(count) per (age band, race7): a group's share grows as sqrt(count), not count
+    share = {name: w[[i for i in range(n) if names[i] == name]].sum() for name in ("White", "Black", "Latino_Hispanic")}
+    assert share["White"] / share["Latino_Hispanic"] == pytest.approx(np.sqrt(6), rel=1e-6)
+    assert race_groups(read_utkface(synthetic_utk, "train")).min() > len(RACE7)     # UTKFace's 5 classes are groups of their own
+

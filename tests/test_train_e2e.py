@@ -35,7 +35,11 @@ def test_training_writes_run_artefacts(trained_run):
     assert cfg["input_size"] == 64 and cfg["seed"] == 2026
     provenance = json.loads((out / "best.keras.json").read_text())["provenance"]
     assert provenance["best_epoch"] == state["best_epoch"] and "val_score" in provenance["val"]
-    assert len((out / "history.csv").read_text().splitlines()) == 3   # header + frozen + fine-tune epoch
+    history = (out / "history.csv").read_text().splitlines()
+    assert len(history) == 3   # header + frozen + fine-tune epoch
+    column = history[0].split(",").index("samples_per_s")
+    assert all(float(line.split(",")[column]) > 0 for line in history[1:])
+    assert state["first_samples_per_s_frozen"] > 0 and state["first_samples_per_s_finetune"] > 0
 
 
 def test_resume_continues_from_the_checkpoint(trained_run):
@@ -48,6 +52,26 @@ def test_resume_continues_from_the_checkpoint(trained_run):
     assert "epochs 2..2 of 2" in r.stderr
     assert json.loads((out / "state.json").read_text())["epoch"] == 2
     assert len((out / "history.csv").read_text().splitlines()) == 4
+
+
+def test_recipe_options_train_and_resume_with_the_weight_average(trained_run, tmp_path):
+    """--age-loss mean-variance, --ema and --mixup together: the average is checkpointed and resumed."""
+    _, args = trained_run
+    out = tmp_path / "recipe"
+    argv = [a if a != str(trained_run[0]) else str(out) for a in args]
+    r = agegender(*argv, "--age-loss", "mean-variance", "--ema", "0.99", "--mixup", "0.2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    cfg = json.loads((out / "config.json").read_text())
+    assert (cfg["age"]["kind"], cfg["ema_decay"], cfg["mixup"]) == ("mean-variance", 0.99, 0.2)
+    saved = np.load(out / "checkpoints" / "ema.npz")
+    assert int(saved["updates"]) == 0        # 3 steps per epoch, one update every 4 steps: none yet
+    cfg["epochs"] = 2
+    cfg["steps_per_epoch"] = 8
+    (out / "config.json").write_text(json.dumps(cfg))
+    r = agegender("train", "--out", str(out), "--resume")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert int(np.load(out / "checkpoints" / "ema.npz")["updates"]) == 2
+    assert (out / "best.keras").is_file()
 
 
 def test_a_second_run_into_the_same_folder_is_refused(trained_run):

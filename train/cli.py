@@ -28,6 +28,7 @@ def licence_for(data: list[str]) -> str:
 
 
 def config_from_args(args: argparse.Namespace):
+    from train.losses import AgeLossConfig
     from train.trainer import TrainConfig
 
     weights = _floats(args.loss_weights, "--loss-weights")
@@ -42,7 +43,8 @@ def config_from_args(args: argparse.Namespace):
         steps_per_epoch=args.steps_per_epoch, lr=args.lr,
         loss_weights={"age": weights[0], "gender": weights[1], "race": weights[2]},
         source_mix=mix, balance=args.balance, max_train=args.max_train, max_val=args.max_val, seed=args.seed,
-        cache_dir=args.cache_dir, verbose=1 if not args.quiet else 2)
+        cache_dir=args.cache_dir, verbose=1 if not args.quiet else 2,
+        age=AgeLossConfig(kind=args.age_loss), ema_decay=args.ema, mixup=args.mixup)
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -57,7 +57,9 @@ def load_model_for_eval(path: str | Path, backend: str = "auto", threads: int = 
 
 def run_model(model: LoadedModel, images: np.ndarray, batch_size: int = 64, flip_tta: bool = False) -> dict:
     outs: dict[str, list] = {}
-    for i in range(0, len(images), batch_size):
+    from edge.progress import progress
+
+    for i in progress(range(0, len(images), batch_size), desc="evaluate", unit="batch"):
         batch = np.ascontiguousarray(images[i:i + batch_size])
         out = model.predict(batch)
         if flip_tta:
@@ -90,9 +92,15 @@ def compute_metrics(outputs: dict, faces: LabeledFaces, contract: ModelContract)
     true_age = faces.true_age if faces.true_age is not None else faces.age_lo
     if exact.any():
         out["age"] = M.age_metrics(age[exact], np.asarray(true_age)[exact], contract)
+        out["age"]["bias_by_band_race"] = M.signed_error_table(
+            age[exact], np.asarray(true_age)[exact], faces.race[exact], faces.has_race[exact], contract.race_labels)
     if faces.has_age_interval.any() or (~exact & (faces.age_hi > 0)).any():
         iv = faces.has_age_interval
         out["age_bins"] = M.interval_metrics(age[iv], faces.age_lo[iv], faces.age_hi[iv], contract)
+        groups = [r for r, keep in zip(faces.race7, iv) if keep] if faces.race7 and any(faces.race7) else \
+            [contract.race_labels[r] if h else "" for r, h in zip(faces.race[iv], faces.has_race[iv])]
+        out["age_bins"]["direction_by_bin_race"] = M.bin_direction_table(age[iv], faces.age_lo[iv],
+                                                                         faces.age_hi[iv], groups)
     if faces.has_gender.any():
         g = faces.has_gender
         out["gender"] = M.gender_metrics(p_female[g], faces.gender[g].astype(np.int64))
@@ -234,6 +242,10 @@ def summarize(m: dict) -> dict:
     if "age" in m:
         s.update(age_mae=round(m["age"]["mae"], 3), cs5=round(m["age"]["cs5"], 4),
                  adience_exact=round(m["age"]["adience_exact"], 4), adience_one_off=round(m["age"]["adience_one_off"], 4))
+        worst = (m["age"].get("bias_by_band_race") or {}).get("worst")
+        if worst:
+            s["age_bias_worst_cell"] = {"band": worst["band"], "race": worst["race"], "n": worst["n"],
+                                        "mean_signed": round(worst["mean_signed"], 2)}
     if "age_bins" in m:
         s.update(age_bin_acc=round(m["age_bins"]["bin_accuracy"], 4), age_bin_one_off=round(m["age_bins"]["bin_one_off"], 4))
     if "gender" in m:

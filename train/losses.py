@@ -25,6 +25,16 @@ class AgeLossConfig:
     sigma_slope: float = 0.05    # extra width per year of age (older faces are less certain)
     l1_weight: float = 0.1       # weight of |E[age] - age| for exact ages, per year
     interval_soft_edge: float = 1.0  # years; 0 gives hard interval edges
+    kind: str = "ldl"            # ldl: the above | mean-variance: Pan et al. 2018's mean and variance terms
+    mean_weight: float = 0.2     # mean-variance: weight of (E[age] - age)^2 / 2, replacing the L1 term
+    variance_weight: float = 0.05  # mean-variance: weight of Var[age] under the predicted distribution
+
+    def __post_init__(self) -> None:
+        if self.kind not in AGE_LOSSES:
+            raise ValueError(f"age loss {self.kind!r}: choose from {', '.join(AGE_LOSSES)}")
+
+
+AGE_LOSSES = ("ldl", "mean-variance")
 
 
 def _masked_scale(per_sample, mask):
@@ -62,14 +72,26 @@ def expected_age(dist, age_max: int = 100):
     return ops.sum(dist * ops.arange(age_max + 1, dtype="float32")[None, :], axis=1)
 
 
+def age_variance(dist, age_max: int = 100):
+    ages = ops.arange(age_max + 1, dtype="float32")[None, :]
+    mean = ops.sum(dist * ages, axis=1, keepdims=True)
+    return ops.sum(dist * (ages - mean) ** 2, axis=1)
+
+
 def make_age_loss(cfg: AgeLossConfig):
+    """Exact ages: cross-entropy to a Gaussian label distribution plus, for ``ldl``, an L1 term on the
+    expected age, or, for ``mean-variance``, the squared error of the expected age and the variance
+    of the distribution. Age intervals: -log of the mass inside the interval (both kinds)."""
     def age_loss(y_true, y_pred):
         y_true = ops.cast(y_true, "float32")
         lo, hi, exact, interval = y_true[:, 0], y_true[:, 1], y_true[:, 2], y_true[:, 3]
         dist = ops.clip(ops.cast(y_pred, "float32"), EPS, 1.0)
         ce = -ops.sum(age_targets(lo, cfg) * ops.log(dist), axis=1)
-        l1 = ops.abs(expected_age(dist, cfg.age_max) - lo)
-        exact_loss = ce + cfg.l1_weight * l1
+        error = expected_age(dist, cfg.age_max) - lo
+        if cfg.kind == "mean-variance":
+            exact_loss = ce + cfg.mean_weight * 0.5 * error * error + cfg.variance_weight * age_variance(dist, cfg.age_max)
+        else:
+            exact_loss = ce + cfg.l1_weight * ops.abs(error)
         interval_loss = age_interval_nll(dist, lo, hi, cfg)
         per_sample = exact * exact_loss + interval * interval_loss
         return _masked_scale(per_sample, ops.maximum(exact, interval))
@@ -158,3 +180,16 @@ class MaskedCategoricalAccuracy(MaskedMean):
     def values(self, y_true, y_pred):
         hit = ops.cast(ops.cast(ops.argmax(y_pred, axis=1), "float32") == y_true[:, 0], "float32")
         return hit, y_true[:, 1]
+
+
+def mixable(loss_fn, width: int):
+    """``loss_fn`` for mixup targets ``[y_a, y_b, lam]`` (2 * width + 1 columns): ``lam * L(y_a) +
+    (1 - lam) * L(y_b)``, each with its own mask. Plain targets (validation) pass straight through."""
+    def loss(y_true, y_pred):
+        if y_true.shape[-1] != 2 * width + 1:
+            return loss_fn(y_true, y_pred)
+        y_true = ops.cast(y_true, "float32")
+        lam = y_true[:, 2 * width]
+        return lam * loss_fn(y_true[:, :width], y_pred) + (1 - lam) * loss_fn(y_true[:, width:2 * width], y_pred)
+    loss.__name__ = getattr(loss_fn, "__name__", "loss")
+    return loss

@@ -145,3 +145,50 @@ def subgroup_table(groups: dict[str, np.ndarray], age_err: Optional[np.ndarray],
         if len(vals) >= 2:
             gaps[key] = float(max(vals) - min(vals))
     return {"rows": rows, "gaps": gaps}
+
+
+# ---------------------------------------------------------------------------- bias tables
+BIAS_BANDS = ((0, 9), (10, 19), (20, 39), (40, 59), (60, 200))
+BIAS_MIN_FACES = 50   # cells with fewer faces are shown but not held to the target
+
+
+def signed_error_table(pred: np.ndarray, true: np.ndarray, race: np.ndarray, has_race: np.ndarray,
+                       race_names: Sequence[str], min_faces: int = BIAS_MIN_FACES) -> dict:
+    """Mean signed age error (predicted - true, years) per age band x race group: positive reads
+    too old. ``worst`` is the largest |mean| over cells with at least ``min_faces`` faces."""
+    cells: dict = {}
+    worst = None
+    columns = [(name, has_race & (race == i)) for i, name in enumerate(race_names)] + [("all", np.ones(len(true), bool))]
+    for band in BIAS_BANDS:
+        in_band = (true >= band[0]) & (true <= band[1])
+        row = {}
+        for name, member in columns:
+            sel = in_band & member
+            if not sel.any():
+                continue
+            mean = float(np.mean(pred[sel] - true[sel]))
+            row[name] = {"n": int(sel.sum()), "mean_signed": mean}
+            if name != "all" and sel.sum() >= min_faces and (worst is None or abs(mean) > abs(worst["mean_signed"])):
+                worst = {"band": band_name(band), "race": name, "n": int(sel.sum()), "mean_signed": mean}
+        cells[band_name(band)] = row
+    return {"cells": cells, "columns": [c for c, _ in columns], "min_faces": min_faces, "worst": worst}
+
+
+def bin_direction_table(pred: np.ndarray, lo: np.ndarray, hi: np.ndarray, groups: Sequence[str]) -> dict:
+    """Per true age bin x group: the share of faces whose expected age falls above and below the bin
+    (the same edges as ``interval_metrics``)."""
+    above = pred >= hi + 0.5
+    below = pred < lo - 0.5
+    groups = np.asarray(list(groups), dtype=object)
+    names = sorted({g for g in groups if g}) + ["all"]
+    cells: dict = {}
+    for b_lo, b_hi in sorted({(float(a), float(b)) for a, b in zip(lo, hi)}):
+        in_bin = (lo == b_lo) & (hi == b_hi)
+        label = f"{int(b_lo)}+" if b_hi >= 100 else f"{int(b_lo)}-{int(b_hi)}"
+        row = {}
+        for name in names:
+            sel = in_bin & ((groups == name) if name != "all" else True)
+            if np.any(sel):
+                row[name] = {"n": int(np.sum(sel)), "above": float(above[sel].mean()), "below": float(below[sel].mean())}
+        cells[label] = row
+    return {"cells": cells, "columns": names}

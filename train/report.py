@@ -108,6 +108,39 @@ def plot_history(history_csv: Path, path: Path) -> bool:
     return True
 
 
+def signed_error_markdown(table: dict) -> list[str]:
+    """Mean signed age error per band x race; cells under the minimum count are in italics."""
+    cols = table["columns"]
+    lines = ["### Mean signed age error by age band and race (years; + reads too old)", "",
+             "| band | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for band, row in table["cells"].items():
+        cells = []
+        for c in cols:
+            cell = row.get(c)
+            if cell is None:
+                cells.append("")
+                continue
+            text = f"{cell['mean_signed']:+.1f} ({cell['n']})"
+            cells.append(text if c == "all" or cell["n"] >= table["min_faces"] else f"*{text}*")
+        lines.append(f"| {band} | " + " | ".join(cells) + " |")
+    worst = table.get("worst")
+    lines += ["", f"Faces per cell in brackets; italics: under {table['min_faces']} faces."
+              + (f" Largest |mean| over cells with at least {table['min_faces']} faces: {worst['mean_signed']:+.2f} y "
+                 f"({worst['band']}, {worst['race']}, {worst['n']} faces)." if worst else ""), ""]
+    return lines
+
+
+def bin_direction_markdown(table: dict) -> list[str]:
+    """Per true bin x group: % of faces read above / below their bin."""
+    cols = table["columns"]
+    lines = ["### Faces read above / below their age bin, by bin and race (% above / % below)", "",
+             "| bin | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for label, row in table["cells"].items():
+        cells = [f"{100 * row[c]['above']:.0f} / {100 * row[c]['below']:.0f}" if c in row else "" for c in cols]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def markdown(result, plots: list[str]) -> str:
     m = result.metrics
     lines = [f"# Evaluation: `{Path(result.model).name}`", "",
@@ -120,10 +153,14 @@ def markdown(result, plots: list[str]) -> str:
         lines += ["## Age", "", "| MAE | median AE | CS@5 | bias | Adience exact | Adience one-off |", "|---|---|---|---|---|---|",
                   f"| {a['mae']:.2f} | {a['median_ae']:.2f} | {_pct(a['cs5'])} | {a['bias']:+.2f} | "
                   f"{_pct(a['adience_exact'])} | {_pct(a['adience_one_off'])} |", ""]
+    if "age" in m and "bias_by_band_race" in m["age"]:
+        lines += signed_error_markdown(m["age"]["bias_by_band_race"])
     if "age_bins" in m:
         b = m["age_bins"]
         lines += ["## Age bins (FairFace style)", "", "| bin accuracy | one-off |", "|---|---|",
                   f"| {_pct(b['bin_accuracy'])} | {_pct(b['bin_one_off'])} |", ""]
+        if "direction_by_bin_race" in b:
+            lines += bin_direction_markdown(b["direction_by_bin_race"])
     if "gender" in m:
         g = m["gender"]
         lines += ["## Gender", "", "| accuracy | F1 (female) | ROC-AUC | ECE |", "|---|---|---|---|",

@@ -48,13 +48,15 @@ class TrainConfig:
     weight_decay: float = 1e-5
     loss_weights: dict[str, float] = field(default_factory=lambda: {"age": 1.0, "gender": 1.0, "race": 0.5})
     source_mix: Optional[list[float]] = None   # sampling weight per --data source; None: by size
-    balance: str = "none"            # none | age | age+race
+    balance: str = "none"            # none | age | age+race | age+race7
     max_train: int = 0               # cap per source, for smoke tests; 0: all
     max_val: int = 0
     seed: int = 2026
     cache_dir: str = ""
     age: AgeLossConfig = field(default_factory=AgeLossConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    ema_decay: float = 0.0           # weight averaging (e.g. 0.999); 0: off
+    mixup: float = 0.0               # Beta(alpha, alpha) mixup of training batches; 0: off
     verbose: int = 1
 
     def to_json(self) -> str:
@@ -93,6 +95,18 @@ def pack_targets(f: LabeledFaces) -> dict[str, np.ndarray]:
     }
 
 
+RACE7 = ("White", "Black", "East Asian", "Southeast Asian", "Indian", "Middle Eastern", "Latino_Hispanic")
+
+
+def race_groups(part: LabeledFaces) -> np.ndarray:
+    """FairFace's 7 groups where the source has them, else the 5-class label shifted past them
+    (so UTKFace's classes stay groups of their own)."""
+    if part.race7 and any(part.race7):
+        lookup = {name: i for i, name in enumerate(RACE7)}
+        return np.array([lookup.get(r, len(RACE7)) for r in part.race7], np.int64)
+    return part.race.astype(np.int64) + len(RACE7) + 1
+
+
 def sampling_weights(parts: list[LabeledFaces], mix: Optional[list[float]], balance: str) -> np.ndarray:
     """Per-sample probabilities: each source gets its share of the mix, and within a source
     samples are optionally balanced over age bands (and race)."""
@@ -106,7 +120,8 @@ def sampling_weights(parts: list[LabeledFaces], mix: Optional[list[float]], bala
         if balance != "none":
             mid = (part.age_lo + part.age_hi) / 2
             band = np.digitize(mid, [3, 10, 20, 30, 40, 50, 60, 70])
-            key = band * 10 + (part.race if "race" in balance else 0)
+            key = band * 10 + (race_groups(part) if balance == "age+race7"
+                               else part.race if balance == "age+race" else 0)
             _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
             w = 1.0 / np.sqrt(counts[inv])  # square root: balance without starving the common bands
         out.append(share * w / w.sum())
@@ -125,10 +140,15 @@ def make_train_dataset(images: np.ndarray, targets: dict[str, np.ndarray], weigh
         rng = np.random.default_rng(cfg.seed + int(time.time()))
         while True:
             idx = np.sort(rng.choice(len(weights), cfg.batch_size, p=weights))
-            yield images[idx], {k: v[idx] for k, v in targets.items()}
+            if cfg.mixup > 0:
+                yield mixup_batch(images, targets, idx, rng.choice(len(weights), cfg.batch_size, p=weights),
+                                  rng.beta(cfg.mixup, cfg.mixup, cfg.batch_size).astype(np.float32))
+            else:
+                yield images[idx], {k: v[idx] for k, v in targets.items()}
 
+    extra = lambda v: 2 * v.shape[1] + 1 if cfg.mixup > 0 else v.shape[1]  # noqa: E731
     sig = (tf.TensorSpec((None, size, size, 3), tf.uint8),
-           {k: tf.TensorSpec((None, v.shape[1]), tf.float32) for k, v in targets.items()})
+           {k: tf.TensorSpec((None, extra(v)), tf.float32) for k, v in targets.items()})
     ds = tf.data.Dataset.from_generator(batches, output_signature=sig)
     ds = ds.map(lambda x, y: (augment_batch(x, cfg.augment), y), num_parallel_calls=1)
     # One private thread for the input pipeline: on a 2-core machine, letting tf.data and the
@@ -137,6 +157,15 @@ def make_train_dataset(images: np.ndarray, targets: dict[str, np.ndarray], weigh
     options.threading.private_threadpool_size = 1
     options.threading.max_intra_op_parallelism = 1
     return ds.with_options(options).prefetch(2)
+
+
+def mixup_batch(images: np.ndarray, targets: dict[str, np.ndarray], idx: np.ndarray, partner: np.ndarray,
+                lam: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Images ``lam * a + (1 - lam) * b``; each target becomes ``[y_a, y_b, lam]`` so that the loss
+    can weigh both labels, each with its own mask (see ``losses.mixable``)."""
+    mixed = lam[:, None, None, None] * images[idx] + (1 - lam[:, None, None, None]) * images[partner]
+    return (np.clip(np.rint(mixed), 0, 255).astype(np.uint8),
+            {k: np.concatenate([v[idx], v[partner], lam[:, None]], 1) for k, v in targets.items()})
 
 
 def make_eval_dataset(images: np.ndarray, targets: dict[str, np.ndarray], batch_size: int):
@@ -152,6 +181,11 @@ def learning_rate(step: int, total: int, base: float, warmup: int, min_ratio: fl
         return base * (step + 1) / warmup
     t = min(1.0, (step - warmup) / max(1, total - warmup))
     return base * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def slow_epoch(rate: float, first_rate: float) -> bool:
+    """True when an epoch ran at under half the first epoch's samples/s."""
+    return first_rate > 0 and rate < 0.5 * first_rate
 
 
 def validation_score(logs: dict) -> float:
@@ -181,9 +215,10 @@ def _compile(model, cfg: TrainConfig, lr: float):
 
     from train import losses as L
 
+    losses = {"age_dist": (L.make_age_loss(cfg.age), 4), "gender": (L.gender_loss, 2), "race": (L.race_loss, 2)}
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=lr, weight_decay=cfg.weight_decay),
-        loss={"age_dist": L.make_age_loss(cfg.age), "gender": L.gender_loss, "race": L.race_loss},
+        loss={k: L.mixable(fn, width) if cfg.mixup > 0 else fn for k, (fn, width) in losses.items()},
         loss_weights={"age_dist": cfg.loss_weights.get("age", 1.0),
                       "gender": cfg.loss_weights.get("gender", 1.0),
                       "race": cfg.loss_weights.get("race", 1.0)},
@@ -217,9 +252,12 @@ class RunState:
 
 
 def _make_callbacks(model, full_model, cfg: TrainConfig, run_dir: Path, state: RunState, phase: str,
-                    total_steps: int, base_lr: float, steps_per_epoch: int, epoch_offset: int):
+                    total_steps: int, base_lr: float, steps_per_epoch: int, epoch_offset: int, average=None):
+    import contextlib
+
     import keras
 
+    from train.ema import make_callback
     from train.model import save_for_inference
 
     ckpt = run_dir / "checkpoints"
@@ -241,10 +279,13 @@ def _make_callbacks(model, full_model, cfg: TrainConfig, run_dir: Path, state: R
             self.model.save_weights(ckpt / "last.weights.h5")
             opt_vars = [np.asarray(v) for v in self.model.optimizer.variables]
             np.savez(ckpt / "optimizer.npz", *opt_vars)
+            if average is not None:
+                average.save(ckpt / "ema.npz")
             score = validation_score(logs)
             logs["val_score"] = score
             if state.data["best_score"] is None or score < state.data["best_score"]:
-                save_for_inference(full_model, run_dir / "best.keras")
+                with average.applied() if average is not None else contextlib.nullcontext():
+                    save_for_inference(full_model, run_dir / "best.keras")
                 state.data.update(best_score=score, best_epoch=epoch_offset + epoch + 1,
                                   best_metrics={k: float(v) for k, v in logs.items() if k.startswith("val_")})
                 contract_for(cfg, {"best_epoch": state.data["best_epoch"],
@@ -255,10 +296,27 @@ def _make_callbacks(model, full_model, cfg: TrainConfig, run_dir: Path, state: R
             state.save()
 
     class Throughput(keras.callbacks.Callback):
-        """A log line every 100 steps with images per second (useful when training in the background)."""
+        """Images per second: a log line every 100 steps, and ``samples_per_s`` in the history for
+        each epoch (training steps only, validation excluded). Warns when an epoch runs at under
+        half the first epoch's rate, which means something else is using the CPU."""
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.t0, self.epoch = time.monotonic(), epoch
+            self.t0, self.epoch, self.t_end = time.monotonic(), epoch, None
+
+        def on_test_begin(self, logs=None):
+            self.t_end = self.t_end or time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is None:
+                return
+            seconds = (self.t_end or time.monotonic()) - self.t0
+            rate = steps_per_epoch * cfg.batch_size / max(seconds, 1e-9)
+            logs["samples_per_s"] = rate
+            # per phase: a frozen-backbone epoch is faster than a fine-tuning one
+            first = state.data.setdefault(f"first_samples_per_s_{phase}", rate)
+            if slow_epoch(rate, first):
+                log.warning("epoch %d ran at %.0f samples/s, under half the first epoch's %.0f: "
+                            "is something else using the CPU?", epoch_offset + epoch + 1, rate, first)
 
         def on_train_batch_end(self, batch, logs=None):
             if (batch + 1) % 100 == 0:
@@ -266,7 +324,7 @@ def _make_callbacks(model, full_model, cfg: TrainConfig, run_dir: Path, state: R
                 log.info("epoch %d step %d/%d: %.0f img/s, loss %.3f", epoch_offset + self.epoch + 1, batch + 1,
                          steps_per_epoch, rate, float((logs or {}).get("loss", float("nan"))))
 
-    return [Schedule(), Checkpoint(), Throughput(),
+    return [Schedule(), Throughput(), make_callback(average), Checkpoint(),
             keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
             keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False, update_freq="epoch")]
 
@@ -328,6 +386,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     (run_dir / "contract.json").write_text(contract_for(cfg).to_json())
     if resume and (run_dir / "checkpoints" / "last.weights.h5").is_file():
         model.load_weights(run_dir / "checkpoints" / "last.weights.h5")
+    average = None
+    if cfg.ema_decay > 0:
+        from train.ema import WeightAverage
+
+        average = WeightAverage(model, cfg.ema_decay)
+        if resume:
+            average.load(run_dir / "checkpoints" / "ema.npz")
 
     phases = [("frozen", cfg.frozen_epochs, cfg.frozen_lr, False), ("finetune", cfg.epochs, cfg.lr, True)]
     for i, (phase, epochs, lr, backbone_trainable) in enumerate(phases):
@@ -344,7 +409,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             _restore_optimizer(model, run_dir / "checkpoints" / "optimizer.npz")
         log.info("phase %s: epochs %d..%d of %d, %d steps each", phase, done + 1, epochs, epochs, steps)
         offset = 0 if phase == "frozen" else cfg.frozen_epochs
-        callbacks = _make_callbacks(model, full_model, cfg, run_dir, state, phase, epochs * steps, lr, steps, offset)
+        callbacks = _make_callbacks(model, full_model, cfg, run_dir, state, phase, epochs * steps, lr, steps, offset,
+                                    average)
         model.fit(train_ds, epochs=epochs, initial_epoch=done, steps_per_epoch=steps,
                   validation_data=val_ds, callbacks=callbacks, verbose=cfg.verbose)
         if phase == "frozen":

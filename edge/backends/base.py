@@ -45,7 +45,8 @@ def check_model_file(path: Path, kind: str) -> None:
     from edge.errors import ModelLoadError
 
     if not path.is_file():
-        raise ModelLoadError(f"{path}: {kind} model file not found")
+        raise ModelLoadError(f"{path}: {kind} model file not found (--model sets it; a shipped name such as "
+                             f"'default' or 'open' is looked up on the model search path)")
     if path.stat().st_size == 0:
         raise ModelLoadError(f"{path}: {kind} model file is empty")
 

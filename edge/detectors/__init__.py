@@ -64,13 +64,14 @@ def create_detector(name: str = "auto", config: Optional[DetectorConfig] = None,
         if path is None and DETECTORS[candidate][1]:
             if name != "auto":
                 raise ModelLoadError(
-                    f"detector {candidate!r}: none of {', '.join(DETECTORS[candidate][1])} found; pass "
-                    f"--detector-model PATH or set {model_store.MODELS_DIR_ENV} to the folder that holds it")
+                    f"detector {candidate!r}: none of {', '.join(DETECTORS[candidate][1])} found in "
+                    f"{model_store.describe_search(models_dirs)}; pass --detector-model PATH, or --models-dir / "
+                    f"${model_store.MODELS_DIR_ENV} naming the folder that holds it")
             continue
         detector = _construct(candidate, path, config)
         if name == "auto" and candidate != DEFAULT_CHAIN[0]:
-            log.warning("face detector: %s (YuNet's file was not found; set %s or pass --download-models "
-                        "for better accuracy)", candidate, model_store.MODELS_DIR_ENV)
+            log.warning("face detector: %s (YuNet's file was not found in %s; pass --models-dir or "
+                        "--download-models for better accuracy)", candidate, model_store.describe_search(models_dirs))
         else:
             log.info("face detector: %s%s", candidate, f" ({path})" if path else "")
         return detector

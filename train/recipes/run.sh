@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The controlled recipe runs behind models/RECIPES.md, one after another, each alone on the CPU.
+# Every run sees the same sample budget: 1 frozen + 6 fine-tuning epochs of 335 steps x 64
+# = 150,080 samples, on UTKFace train + FairFace train (mix 1,1), and is then scored with
+# `agegender evaluate` on UTKFace val and FairFace val (never on test: test is for the shipped model).
+#
+#   train/recipes/run.sh [NAME ...]      (default: every recipe below, in order)
+#
+# Runs live in $RECIPE_RUNS (default ~/.cache/agegender/runs/recipes) so a run that is cut off resumes.
+# Scores go to models/recipes/NAME/{utkface_val,fairface_val}/metrics.json.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+SHARED=${AGEGENDER_SHARED:-../shared}
+RUNS=${RECIPE_RUNS:-$HOME/.cache/agegender/runs/recipes}
+AG=${AGEGENDER:-agegender}
+UTK=$SHARED/datasets/utkface
+FF=$SHARED/datasets/fairface
+BASE=(--data "$UTK" --data "$FF" --source-mix 1,1 --lr 8e-4
+      --backbone-weights "$SHARED/models/backbone/mobilenet_v2_1.0_imagenet_from_torchvision_no_top.h5"
+      --frozen-epochs 1 --epochs 6 --steps-per-epoch 335)
+
+declare -A RECIPE=(
+  [baseline]=""
+  [size112]="--input-size 112"
+  [size128]="--input-size 128"
+  [balance_age]="--balance age"
+  [balance_age_race7]="--balance age+race7"
+  [finetune_all]="--freeze-until="
+  [freeze_block6]="--freeze-until block_6_add"
+  [mean_variance]="--age-loss mean-variance"
+  [ema]="--ema 0.999"
+  [mixup]="--mixup 0.2"
+)
+ORDER=(baseline size112 balance_age balance_age_race7 freeze_block6 finetune_all mean_variance ema mixup size128)
+[ $# -gt 0 ] && ORDER=("$@")
+
+for name in "${ORDER[@]}"; do
+  [ -n "${RECIPE[$name]+x}" ] || { echo "unknown recipe: $name" >&2; exit 2; }
+  out=$RUNS/$name
+  scores=${RECIPE_SCORES:-models/recipes}/$name
+  if [ -f "$scores/fairface_val/metrics.json" ]; then echo "== $name: scored already"; continue; fi
+  echo "== $name: $(date -u +%H:%M:%S)"
+  if [ -f "$out/state.json" ]; then
+    $AG -q train --out "$out" --resume || exit 1
+  else
+    # shellcheck disable=SC2086
+    $AG -q train "${BASE[@]}" ${RECIPE[$name]} --out "$out" || exit 1
+  fi
+  mkdir -p "$scores"
+  cp "$out/history.csv" "$out/config.json" "$scores/"
+  $AG -q evaluate "$out/best.keras" --data "$UTK" --split val --out "$scores/utkface_val" > /dev/null || exit 1
+  $AG -q evaluate "$out/best.keras" --data "$FF" --split val --out "$scores/fairface_val" > /dev/null || exit 1
+  echo "== $name: done $(date -u +%H:%M:%S)"
+done
