@@ -7,6 +7,7 @@ import sys
 from typing import Callable, Optional, Sequence
 
 from agegender import deploy_cli, live_cli
+from agegender.builders import build_analyzer, build_detector, build_model
 from edge.errors import AgeGenderError
 
 log = logging.getLogger("agegender")
@@ -40,48 +41,9 @@ def _add_detector_options(p: argparse.ArgumentParser) -> None:
                    help="download YuNet (sha256-checked) into the cache if it is not found")
 
 
-def _band(text: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError as e:
-        raise AgeGenderError(f"--gender-band must be two numbers like 0.35,0.65, not {text!r}") from e
-    if not 0 <= lo <= hi <= 1:
-        raise AgeGenderError(f"--gender-band {text!r}: need 0 <= low <= high <= 1")
-    return lo, hi
-
-
-def build_model(args: argparse.Namespace):
-    from edge.backends import BackendOptions
-    from edge.model import AgeGenderModel, resolve_model_path
-    from edge.model_store import cache_dir
-
-    path = resolve_model_path(args.model, tuple(args.models_dir))
-    providers = [p for p in args.providers.split(",") if p]
-    trt_cache = str(cache_dir().parent / "trt") if "tensorrt" in providers else None
-    return AgeGenderModel(path, args.backend, BackendOptions(threads=args.threads, providers=providers,
-                                                             cache_dir=trt_cache))
-
-
-def build_detector(args: argparse.Namespace):
-    from edge.detectors import DetectorConfig, create_detector
-
-    cfg = DetectorConfig(score_threshold=args.score_threshold, nms_threshold=args.nms_threshold,
-                         min_face=args.min_face, max_faces=args.max_faces)
-    return create_detector(args.detector, cfg, args.detector_model, tuple(args.models_dir), args.download_models)
-
-
-def build_analyzer(args: argparse.Namespace, need_detector: bool = True):
-    from edge.analyzer import FaceAnalyzer
-    from edge.decode import DecodeConfig
-
-    model = build_model(args)
-    detector = build_detector(args) if need_detector else None
-    return FaceAnalyzer(detector, model, DecodeConfig(gender_band=_band(args.gender_band), with_race=args.race))
-
-
 # ---------------------------------------------------------------------------- subcommands
 def cmd_predict(args: argparse.Namespace) -> int:
-    from edge.predict import run_predict
+    from edge.vision.predict import run_predict
 
     analyzer = build_analyzer(args, need_detector=not args.crops)
     result = run_predict(analyzer, args.inputs, args.out, args.json, args.crops, args.race)
@@ -102,7 +64,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge.runner import run_pipeline_command
+    from edge.service.runner import run_pipeline_command
 
     if args.config:
         from agegender.deploy_cli import apply_run_config
@@ -122,7 +84,7 @@ def cmd_align_template(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from edge.align import check_alignment, estimate_template
+    from edge.vision.align import check_alignment, estimate_template
     from edge.contract import ModelContract
     from edge.imageio import expand_inputs, read_image
 

@@ -31,8 +31,8 @@ def run_parser_of(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def apply_run_config(args: argparse.Namespace, make_parser: MakeParser) -> argparse.Namespace:
     """Load ``args.config`` and fill every run option the command line did not give explicitly."""
-    from edge.config import explicit_dests, load_config, merge_run_options, run_argv_of
-    from edge.reload import defer_sighup_during_startup
+    from edge.service.config import explicit_dests, load_config, merge_run_options, run_argv_of
+    from edge.service.reload import defer_sighup_during_startup
 
     defer_sighup_during_startup()           # a configured (service) run: `systemctl reload` must not kill it
     run_parser = run_parser_of(make_parser())
@@ -44,7 +44,7 @@ def apply_run_config(args: argparse.Namespace, make_parser: MakeParser) -> argpa
 
 # ---------------------------------------------------------------------------- config
 def cmd_config(args: argparse.Namespace, make_parser: MakeParser) -> int:
-    from edge.config import default_toml, load_config
+    from edge.service.config import default_toml, load_config
 
     run_parser = run_parser_of(make_parser())
     if args.print_default:
@@ -61,7 +61,7 @@ def cmd_config(args: argparse.Namespace, make_parser: MakeParser) -> int:
 # ---------------------------------------------------------------------------- service
 def service_config_text(make_parser: MakeParser) -> str:
     """The config a fresh install gets: the commented default, reading camera 0."""
-    from edge.config import default_toml
+    from edge.service.config import default_toml
 
     text = default_toml(run_parser_of(make_parser()))
     return text.replace("\n# source = \"\"\n", "\nsource = \"0\"\n", 1)
@@ -70,7 +70,7 @@ def service_config_text(make_parser: MakeParser) -> str:
 def cmd_service(args: argparse.Namespace, make_parser: MakeParser) -> int:
     import os
 
-    from edge import service
+    from edge.service import systemd as service
 
     if args.action == "status":
         return service.status()
@@ -106,11 +106,11 @@ def cmd_service(args: argparse.Namespace, make_parser: MakeParser) -> int:
 
 # ---------------------------------------------------------------------------- stats
 def cmd_stats(args: argparse.Namespace, make_parser: MakeParser) -> int:
-    from edge.analytics import DEFAULT_DB, parse_time, read_windows, write_csv
+    from edge.service.analytics import DEFAULT_DB, parse_time, read_windows, write_csv
 
     db = args.db
     if db is None and args.config:
-        from edge.config import load_config
+        from edge.service.config import load_config
 
         db = load_config(args.config, run_parser_of(make_parser())).run.get("analytics_db")
     db = db or DEFAULT_DB

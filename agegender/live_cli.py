@@ -35,7 +35,7 @@ def cmd_serve(args: argparse.Namespace, run: RunCommand) -> int:
 
 
 def cmd_kiosk(args: argparse.Namespace, run: RunCommand) -> int:
-    from edge.kiosk import window_mode_reliable
+    from edge.service.kiosk import window_mode_reliable
 
     mode = args.mode
     if mode == "auto":

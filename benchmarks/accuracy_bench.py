@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from benchmarks.system import machine_info
-from edge.model import model_file_bytes
+from edge.vision.model import model_file_bytes
 
 log = logging.getLogger(__name__)
 

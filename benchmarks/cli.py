@@ -35,7 +35,7 @@ SHIPPED_FOR = {"latency": ("agegender_int8.tflite", "agegender_int8.onnx"),
 
 
 def shipped_models(what: str, models_dirs: tuple[str, ...] = ()) -> list[str]:
-    from edge import model_store
+    from edge.vision import model_store
 
     found = [model_store.find_file((name,), (), models_dirs) for name in SHIPPED_FOR[what]]
     if not any(found):
@@ -89,7 +89,7 @@ def run_pipeline(args: argparse.Namespace) -> dict:
     from benchmarks.pipeline_bench import BenchSettings, pipeline_report, run_live
     from benchmarks.report import pipeline_markdown
     from benchmarks.system import machine_info
-    from edge.model import resolve_model_path
+    from edge.vision.model import resolve_model_path
 
     model = str(resolve_model_path(args.model or "default", tuple(args.models_dir)))
     out = Path(args.out)

@@ -90,7 +90,7 @@ def generate_clip(spec: ClipSpec, data: Optional[str | Path] = None) -> Iterator
     elif spec.faces:
         import cv2
 
-        from edge.demo import astronaut_face
+        from edge.live.demo import astronaut_face
 
         face = astronaut_face()
         side = min(face.shape[:2])

@@ -12,7 +12,7 @@ import numpy as np
 
 from benchmarks.latency import measure
 from benchmarks.system import ResourceMeter
-from edge.model import model_file_bytes
+from edge.vision.model import model_file_bytes
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,8 @@ def thread_counts() -> list[int]:
 
 def bench_model(path: str, threads: int, batch: int, runs: int = 100, min_seconds: float = 1.0,
                 backend: str = "auto") -> dict:
-    from edge.backends import BackendOptions
-    from edge.model import AgeGenderModel
+    from edge.vision.backends import BackendOptions
+    from edge.vision.model import AgeGenderModel
 
     meter = ResourceMeter().start()
     t0 = time.perf_counter()

@@ -75,16 +75,16 @@ class _Keep:
 
 
 def load_classifier(s: BenchSettings):
-    from edge.backends import BackendOptions
-    from edge.model import AgeGenderModel
+    from edge.vision.backends import BackendOptions
+    from edge.vision.model import AgeGenderModel
 
     return AgeGenderModel(s.model, options=BackendOptions(threads=s.threads))
 
 
 def build_analyzer(detector: str, s: BenchSettings, model=None):
     """A detector and the classifier; pass ``model`` to share one loaded classifier between analyzers."""
-    from edge.analyzer import FaceAnalyzer
-    from edge.detectors import create_detector
+    from edge.vision.analyzer import FaceAnalyzer
+    from edge.vision.detectors import create_detector
 
     return FaceAnalyzer(create_detector(detector, models_dirs=s.models_dirs), model or load_classifier(s))
 
@@ -103,8 +103,8 @@ def compute_floor(analyzer, image: np.ndarray, faces: int, repeats: int = 15) ->
 
 
 def _run(source, analyzer, s: BenchSettings, skip_frames: int, duration: float = 0.0) -> dict:
-    from edge.pipeline import Pipeline, PipelineConfig
-    from edge.tracking import TrackerConfig
+    from edge.live.pipeline import Pipeline, PipelineConfig
+    from edge.live.tracking import TrackerConfig
 
     keep = _Keep()
     cfg = PipelineConfig(duration=duration, tracker=TrackerConfig(smoothing=s.smoothing, skip_frames=skip_frames))
@@ -126,7 +126,7 @@ def _run(source, analyzer, s: BenchSettings, skip_frames: int, duration: float =
 
 
 def run_case(case: PipelineCase, s: BenchSettings, analyzer=None) -> dict:
-    from edge.sources import open_source
+    from edge.live.sources import open_source
 
     analyzer = analyzer or build_analyzer(case.detector, s)
     spec = ClipSpec(case.width, case.height, case.faces, frames=int(CAMERA_FPS * s.seconds), fps=CAMERA_FPS,
@@ -143,7 +143,7 @@ def run_case(case: PipelineCase, s: BenchSettings, analyzer=None) -> dict:
 
 def run_live(source_spec: str, detector: str, s: BenchSettings) -> dict:
     """The same measurements on a live camera or stream for ``s.seconds``."""
-    from edge.sources import open_source
+    from edge.live.sources import open_source
 
     analyzer = build_analyzer(detector, s)
     summary = _run(open_source(source_spec), analyzer, s, 0, duration=s.seconds)
@@ -154,9 +154,9 @@ def run_live(source_spec: str, detector: str, s: BenchSettings) -> dict:
 def track_jitter(s: BenchSettings, detector: str = "auto", frames: int = 150, faces: int = 3,
                  smoothing: float = 0.3, model=None) -> dict:
     """Std of each track's reported age over a clip (every frame processed), smoothing off vs on."""
-    from edge.pipeline import Pipeline, PipelineConfig
-    from edge.sources import open_source
-    from edge.tracking import TrackerConfig, age_jitter
+    from edge.live.pipeline import Pipeline, PipelineConfig
+    from edge.live.sources import open_source
+    from edge.live.tracking import TrackerConfig, age_jitter
 
     spec = ClipSpec(640, 480, faces, frames=frames, fps=CAMERA_FPS, seed=7)
     out: dict = {"frames": frames, "faces": faces, "smoothing": smoothing}

@@ -40,14 +40,14 @@ def thirds(samples: list[dict]) -> list[float]:
 
 
 def run_soak(args: argparse.Namespace) -> int:
-    from edge.analytics import AnalyticsConfig, AnalyticsSink
-    from edge.analyzer import FaceAnalyzer
-    from edge.demo import DemoSource
-    from edge.detectors import create_detector
-    from edge.model import AgeGenderModel, resolve_model_path
-    from edge.outputs import JsonLinesSink
-    from edge.pipeline import Pipeline, PipelineConfig
-    from edge.tracking import TrackerConfig
+    from edge.service.analytics import AnalyticsConfig, AnalyticsSink
+    from edge.vision.analyzer import FaceAnalyzer
+    from edge.live.demo import DemoSource
+    from edge.vision.detectors import create_detector
+    from edge.vision.model import AgeGenderModel, resolve_model_path
+    from edge.live.outputs import JsonLinesSink
+    from edge.live.pipeline import Pipeline, PipelineConfig
+    from edge.live.tracking import TrackerConfig
 
     minutes = float(args.minutes)
     dirs = tuple(args.models_dir)

@@ -19,8 +19,8 @@ METADATA_KEY = "agegender_contract"
 
 # Landmark positions (fractions of the chip's side) that each detector finds on aligned
 # training chips, and where the chip sits relative to each detector's box: measured by
-# `agegender align-template` on 2,000 UTKFace training chips (see edge/align.py); the box
-# crop is (dx, dy, side) as edge.align.box_matrix reads it. The FairFace copy
+# `agegender align-template` on 2,000 UTKFace training chips (see edge/vision/align.py); the box
+# crop is (dx, dy, side) as edge.vision.align.box_matrix reads it. The FairFace copy
 # in ../shared shares UTKFace's chip framing. Written into every model's contract.
 MEASURED_TEMPLATES: dict[str, dict[str, list[float]]] = {
     "yunet": {

@@ -31,6 +31,10 @@ class SourceUnavailable(SourceError):
     reported once at start, never retried."""
 
 
+class SourceEnded(Exception):
+    """The source has no more frames (end of a file, folder or finite demo): a normal end, not an error."""
+
+
 class ConfigError(AgeGenderError):
     """A configuration value or key is wrong."""
 

@@ -1,5 +1,5 @@
 """Calibration faces for INT8: real training chips, stratified by age band, gender and race,
-preprocessed exactly as the runtime preprocesses an aligned chip (``edge.align.resize_crop``)."""
+preprocessed exactly as the runtime preprocesses an aligned chip (``edge.vision.align.resize_crop``)."""
 from __future__ import annotations
 
 import logging
@@ -34,7 +34,7 @@ def stratified_indices(age_mid: np.ndarray, gender: np.ndarray, race: np.ndarray
 def calibration_images(data: str | Path, contract: ModelContract, n: int = 400, split: str = "train",
                        seed: int = 0) -> np.ndarray:
     """(n, S, S, 3) uint8 in the contract's colour order."""
-    from edge.align import resize_crop
+    from edge.vision.align import resize_crop
     from edge.imageio import read_image
     from train.sources import read_source
 

@@ -9,7 +9,7 @@ import numpy as np
 from benchmarks.latency import measure
 from benchmarks.report import command_line
 from benchmarks.system import machine_info, machine_line
-from edge.model import model_file_bytes
+from edge.vision.model import model_file_bytes
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ def _latency_ms(model, image: np.ndarray) -> float:
 
 def verify_exports(keras_path: Path, exported: list, data: str, out_md: Path, limit: int = 0,
                    split: str = "test") -> str:
-    from export.cli import compare_outputs
+    from export.compare import compare_outputs
     from train.cache import decode_chips
     from train.evaluate import evaluate, load_model_for_eval, summarize
     from train.sources import read_source

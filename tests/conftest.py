@@ -130,6 +130,6 @@ def runtime_model(tiny_exports) -> Path:
 @pytest.fixture(scope="session")
 def face_image() -> np.ndarray:
     """A BGR frame with two faces (the demo clip's astronaut portraits)."""
-    from edge.demo import render_demo_frame
+    from edge.live.demo import render_demo_frame
 
     return render_demo_frame(60)

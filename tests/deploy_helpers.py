@@ -10,7 +10,7 @@ import pytest
 
 def make_tiny_onnx(path: Path, input_size: int = 64, seed: int = 0) -> Path:
     """uint8 NHWC image -> mean colour -> linear -> age_dist (softmax over 0..100) and gender (sigmoid).
-    A valid model file with its contract beside it: what edge.model.AgeGenderModel loads."""
+    A valid model file with its contract beside it: what edge.vision.model.AgeGenderModel loads."""
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 

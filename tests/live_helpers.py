@@ -12,9 +12,9 @@ from typing import Iterator, Optional
 import numpy as np
 
 from edge.contract import ModelContract
-from edge.decode import DecodeConfig
-from edge.demo import astronaut_face, render_demo_frame
-from edge.pipeline import Pipeline, PipelineConfig
+from edge.vision.decode import DecodeConfig
+from edge.live.demo import astronaut_face, render_demo_frame
+from edge.live.pipeline import Pipeline, PipelineConfig
 from edge.types import Detection, Frame, Prediction
 
 

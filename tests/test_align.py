@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from edge.align import Aligner, box_matrix, check_alignment, resize_crop, umeyama
+from edge.vision.align import Aligner, box_matrix, check_alignment, resize_crop, umeyama
 from edge.contract import ModelContract
 from edge.types import Detection
 
@@ -53,7 +53,7 @@ def test_detect_and_align_reproduces_utkface_chips(utkface, detector_models):
     """The alignment figure: YuNet + template warp on chips padded into a scene, against the chip itself."""
     import cv2
 
-    from edge.detectors import create_detector
+    from edge.vision.detectors import create_detector
     from train.sources import read_utkface
 
     faces = read_utkface(utkface, "test")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from agegender.cli import main
-from edge.analytics import (AnalyticsConfig, AnalyticsSink, AnalyticsStore, VisitorCounter, parse_time,
+from edge.service.analytics import (AnalyticsConfig, AnalyticsSink, AnalyticsStore, VisitorCounter, parse_time,
                             read_windows)
 from edge.errors import AgeGenderError
 from edge.types import Detection, Face, Frame, Prediction
@@ -85,7 +85,7 @@ def test_a_crash_loses_at_most_the_current_window(tmp_path):
 def test_retention_deletes_old_windows(tmp_path):
     db = tmp_path / "a.sqlite"
     store = AnalyticsStore(db)
-    from edge.analytics import WindowRow
+    from edge.service.analytics import WindowRow
 
     now = time.time()
     old, new = int(now - 10 * 86400) // 60 * 60, int(now - 3600) // 60 * 60
@@ -110,7 +110,7 @@ def test_full_disk_logs_one_warning_keeps_counts_and_recovers(tmp_path, monkeypa
         return real_add(self, rows)
 
     monkeypatch.setattr(AnalyticsStore, "add", add)
-    caplog.set_level(logging.WARNING, logger="edge.analytics")
+    caplog.set_level(logging.WARNING, logger="edge.service.analytics")
     for w in range(5):                         # five windows while the disk is full
         for i in range(3):
             sink.write(frame(T0 + 60 * w + i, [face(100 + w)]))
@@ -130,7 +130,7 @@ def test_unwritable_location_never_raises(tmp_path, caplog):
     ro.mkdir()
     ro.chmod(0o500)
     path = ro / "a.sqlite" if os.geteuid() != 0 else "/proc/self/agegender-analytics.sqlite"
-    caplog.set_level(logging.WARNING, logger="edge.analytics")
+    caplog.set_level(logging.WARNING, logger="edge.service.analytics")
     try:
         sink = AnalyticsSink(path, AnalyticsConfig(window_s=1, min_frames=1, leave_after_s=0.1))
         for i in range(20):
@@ -154,7 +154,7 @@ class ReadOnlyStore(AnalyticsStore):
 
 def test_read_only_database_in_a_running_pipeline(tmp_path, caplog):
     """A real pipeline with the analytics sink on a database SQLite cannot write: frames keep flowing."""
-    from edge.pipeline import Pipeline, PipelineConfig
+    from edge.live.pipeline import Pipeline, PipelineConfig
     from test_pipeline import FakeAnalyzer, SyntheticLive
 
     db = tmp_path / "a.sqlite"

@@ -13,7 +13,7 @@ import pytest
 
 from agegender.cli import main, make_parser
 from agegender.deploy_cli import apply_run_config, run_parser_of
-from edge import config as C
+from edge.service import config as C
 from edge.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,7 +112,7 @@ def test_command_line_wins_only_where_given(tmp_path):
 
 def test_model_open_in_the_config_selects_the_open_file(tmp_path):
     """`model = "open"` in [run] reaches the zoo lookup, which picks agegender_open_int8.tflite."""
-    from edge.model import resolve_model_path
+    from edge.vision.model import resolve_model_path
 
     zoo = tmp_path / "zoo"
     zoo.mkdir()
@@ -149,7 +149,7 @@ def test_an_option_added_to_the_parser_later_is_covered(run_parser):
 
 
 def test_importing_config_imports_no_section_module():
-    code = ("import sys, edge.config as c; c.AppConfig(); "
+    code = ("import sys, edge.service.config as c; c.AppConfig(); "
             "print(sorted(m for m in c.SECTIONS.values() if m.split(':')[0] in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
                          env=dict(os.environ, PYTHONPATH=str(ROOT)))

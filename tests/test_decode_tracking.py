@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from edge.contract import ModelContract
-from edge.decode import DecodeConfig, age_interval, decode, gender_label
-from edge.tracking import Tracker, TrackerConfig, age_jitter, greedy_match, iou_matrix
+from edge.vision.decode import DecodeConfig, age_interval, decode, gender_label
+from edge.live.tracking import Tracker, TrackerConfig, age_jitter, greedy_match, iou_matrix
 from edge.types import Detection, Prediction
 
 

@@ -7,10 +7,10 @@ import threading
 import numpy as np
 import pytest
 
-from edge import model_store
-from edge.detectors import DetectorConfig, create_detector
-from edge.detectors.base import finalize, nms
-from edge.detectors.blazeface import FULL, SHORT, decode, ssd_anchors
+from edge.vision import model_store
+from edge.vision.detectors import DetectorConfig, create_detector
+from edge.vision.detectors.base import finalize, nms
+from edge.vision.detectors.blazeface import FULL, SHORT, decode, ssd_anchors
 from edge.errors import ModelLoadError
 from edge.types import Detection
 
@@ -98,7 +98,7 @@ def test_download_verifies_sha256(local_server, tmp_path):
 def test_real_detectors_find_the_face_in_utkface_chips(name, utkface, detector_models):
     import cv2
 
-    from edge.align import central_detection, pad_chip
+    from edge.vision.align import central_detection, pad_chip
     from train.sources import read_utkface
 
     det = create_detector(name, DetectorConfig(score_threshold=0.5, min_face=10), models_dirs=(str(detector_models),))

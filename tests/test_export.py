@@ -10,7 +10,7 @@ pytestmark = needs_tf
 
 
 def test_every_format_loads_through_edge_and_agrees(tiny_exports):
-    from edge.model import AgeGenderModel
+    from edge.vision.model import AgeGenderModel
 
     expected = {"tflite-int8", "tflite-fp16", "tflite-fp32", "onnx-fp32", "onnx-int8"}
     assert expected <= set(tiny_exports)
@@ -34,7 +34,7 @@ def test_onnx_io_names_and_dynamic_batch(tiny_exports):
 
 
 def test_metadata_round_trip(tiny_exports):
-    from edge.backends import open_backend
+    from edge.vision.backends import open_backend
     from edge.contract import ModelContract
 
     for fmt in ("tflite-int8", "tflite-fp32", "onnx-fp32", "onnx-int8"):
@@ -45,7 +45,7 @@ def test_metadata_round_trip(tiny_exports):
 
 
 def test_tflite_int8_has_uint8_input_and_float_outputs(tiny_exports):
-    from edge.backends import open_backend
+    from edge.vision.backends import open_backend
 
     b = open_backend(tiny_exports["tflite-int8"].path)
     assert b.inputs[0].dtype == "uint8"

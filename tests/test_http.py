@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from edge.errors import ConfigError
-from edge.http_server import HttpConfig, HttpSink, parse_http_spec
-from edge.live_stats import TrackBook
+from edge.service.http_server import HttpConfig, HttpSink, parse_http_spec
+from edge.service.live_stats import TrackBook
 from live_helpers import PausableSource, fake_pipeline, free_port, running, wait_until
 
 TOKEN = "s3cret-token-for-tests-0123456789"
@@ -78,8 +78,8 @@ def test_non_loopback_needs_flag_and_token():
 def test_serve_and_run_options_and_the_config_section(tmp_path, monkeypatch):
     from agegender.cli import make_parser
     from agegender.deploy_cli import run_parser_of
-    from edge.config import load_config
-    from edge.live_outputs import http_config
+    from edge.service.config import load_config
+    from edge.service.live_outputs import http_config
 
     parser = make_parser()
     monkeypatch.delenv("AGEGENDER_HTTP_TOKEN", raising=False)

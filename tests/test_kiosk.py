@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from edge.errors import AgeGenderError
-from edge.kiosk import (KioskWindowSink, browser_command, compose, opencv_gui_backend, opencv_has_gui,
+from edge.service.kiosk import (KioskWindowSink, browser_command, compose, opencv_gui_backend, opencv_has_gui,
                         render_side_panel, window_mode_reliable)
 from live_helpers import free_port, tiny_tflite_model, wait_until
 

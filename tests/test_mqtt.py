@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from edge.errors import ConfigError
-from edge.mqtt_sink import MqttConfig, MqttSink, discovery_messages
+from edge.service.mqtt_sink import MqttConfig, MqttSink, discovery_messages
 from live_helpers import PausableSource, fake_pipeline, free_port, running, tiny_tflite_model, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,7 +171,7 @@ def test_documented_topics_and_payloads_arrive(broker):
 def test_last_will_announces_a_crash(broker, tmp_path):
     sub = Subscriber(broker.port, "agegender/crash-dev/availability")
     code = ("import sys, time; sys.path.insert(0, %r)\n"
-            "from edge.mqtt_sink import MqttConfig, MqttSink\n"
+            "from edge.service.mqtt_sink import MqttConfig, MqttSink\n"
             "MqttSink(MqttConfig(host='127.0.0.1', port=%d, device_id='crash-dev'))\n"
             "time.sleep(60)\n") % (str(ROOT), broker.port)
     proc = subprocess.Popen([sys.executable, "-c", code])
@@ -186,11 +186,11 @@ def test_last_will_announces_a_crash(broker, tmp_path):
 
 
 def test_broker_outage_never_stalls_the_pipeline(broker, tmp_path_factory):
-    from edge.analyzer import FaceAnalyzer
-    from edge.detectors import create_detector
-    from edge.model import AgeGenderModel
-    from edge.pipeline import Pipeline, PipelineConfig
-    from edge.sources import open_source
+    from edge.vision.analyzer import FaceAnalyzer
+    from edge.vision.detectors import create_detector
+    from edge.vision.model import AgeGenderModel
+    from edge.live.pipeline import Pipeline, PipelineConfig
+    from edge.live.sources import open_source
 
     model = tiny_tflite_model(tmp_path_factory)
     analyzer = FaceAnalyzer(create_detector("haar"), AgeGenderModel(model))

@@ -14,8 +14,8 @@ def test_edge_sources_never_import_tensorflow_or_keras():
 
 
 def test_importing_the_runtime_loads_no_tensorflow():
-    code = ("import sys; import edge, edge.pipeline, edge.runner, edge.backends.tflite, edge.backends.onnx, "
-            "edge.detectors.blazeface, edge.detectors.yunet, edge.predict, agegender.cli; "
+    code = ("import sys; import edge, edge.live.pipeline, edge.service.runner, edge.vision.backends.tflite, edge.vision.backends.onnx, "
+            "edge.vision.detectors.blazeface, edge.vision.detectors.yunet, edge.vision.predict, agegender.cli; "
             "agegender.cli.make_parser(); "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]; "
             "print(bad); sys.exit(1 if bad else 0)")

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from conftest import ROOT, run_cli
-from edge import model_store
+from edge.vision import model_store
 
 ASSETS = ROOT / "edge" / "assets"
 
@@ -35,7 +35,7 @@ def test_every_asset_matches_the_sha256_its_readme_gives():
 
 
 def test_auto_picks_the_packaged_yunet_with_nothing_beside(nothing_beside, caplog):
-    from edge.detectors import create_detector, find_detector_file
+    from edge.vision.detectors import create_detector, find_detector_file
 
     caplog.set_level("INFO")
     assert find_detector_file("yunet") == ASSETS / "face_detection/yunet/face_detection_yunet_2026may.onnx"
@@ -45,7 +45,7 @@ def test_auto_picks_the_packaged_yunet_with_nothing_beside(nothing_beside, caplo
 
 
 def test_a_folder_the_user_names_wins_over_the_packaged_copy(nothing_beside):
-    from edge.detectors import find_detector_file
+    from edge.vision.detectors import find_detector_file
 
     mine = nothing_beside / "mine" / "yunet"
     mine.mkdir(parents=True)
@@ -56,7 +56,7 @@ def test_a_folder_the_user_names_wins_over_the_packaged_copy(nothing_beside):
 
 def test_the_demo_needs_neither_scikit_image_nor_a_download():
     code = ("import sys; sys.modules['skimage'] = None\n"
-            "from edge.demo import astronaut_portrait, render_demo_frame\n"
+            "from edge.live.demo import astronaut_portrait, render_demo_frame\n"
             "assert astronaut_portrait().shape == (512, 512, 3)\n"
             "print(render_demo_frame(10).std() > 10)")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -64,8 +64,8 @@ def test_the_demo_needs_neither_scikit_image_nor_a_download():
 
 
 def test_demo_faces_are_found_by_the_packaged_yunet(nothing_beside):
-    from edge.demo import render_demo_frame
-    from edge.detectors import create_detector
+    from edge.live.demo import render_demo_frame
+    from edge.vision.detectors import create_detector
 
     detector = create_detector("auto")
     assert all(len(detector.detect(render_demo_frame(i))) == 2 for i in (30, 60, 90, 120))   # both portraits fully in frame
@@ -73,9 +73,9 @@ def test_demo_faces_are_found_by_the_packaged_yunet(nothing_beside):
 
 # ---------------------------------------------------------------------------- sources that can never open
 def test_a_demo_without_its_portrait_fails_at_start_instead_of_reconnecting(monkeypatch, tmp_path):
-    from edge.demo import DemoSource
+    from edge.live.demo import DemoSource
     from edge.errors import SourceUnavailable
-    from edge.sources import ReconnectingSource
+    from edge.live.sources import ReconnectingSource
 
     monkeypatch.setattr(model_store, "ASSETS_DIR", tmp_path)
     wrapped = ReconnectingSource(DemoSource(), backoff_start=0.01)
@@ -88,7 +88,7 @@ def test_a_camera_absent_at_start_is_waited_for(monkeypatch):
     import threading
 
     from edge.errors import SourceError
-    from edge.sources import ReconnectingSource
+    from edge.live.sources import ReconnectingSource
 
     class LateCamera:
         name, live, retry_at_start = "late", True, True
@@ -112,7 +112,7 @@ def test_a_camera_absent_at_start_is_waited_for(monkeypatch):
 
 def test_a_paced_file_that_cannot_open_is_not_retried(tmp_path):
     from edge.errors import SourceError
-    from edge.sources import OpenCVSource, ReconnectingSource
+    from edge.live.sources import OpenCVSource, ReconnectingSource
 
     bad = tmp_path / "clip.mp4"
     bad.write_bytes(b"not a video")
@@ -145,7 +145,7 @@ def test_bench_latency_runs_with_no_model_named(tmp_path):
 
 
 def test_a_missing_detector_file_names_the_flag_and_where_it_looked(nothing_beside):
-    from edge.detectors import create_detector
+    from edge.vision.detectors import create_detector
     from edge.errors import ModelLoadError
 
     with pytest.raises(ModelLoadError, match=r"--detector-model PATH.*--models-dir") as e:

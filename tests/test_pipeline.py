@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from edge.contract import ModelContract
-from edge.decode import DecodeConfig
+from edge.vision.decode import DecodeConfig
 from edge.errors import SourceError
-from edge.pipeline import Pipeline, PipelineConfig
-from edge.sources import ReconnectingSource, open_source
+from edge.live.pipeline import Pipeline, PipelineConfig
+from edge.live.sources import ReconnectingSource, open_source
 from edge.types import Detection, Frame, Prediction
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,11 +111,11 @@ def test_video_file_end_to_end(tmp_path, runtime_model_or_none):
     """A generated clip through the real detector and model; IDs stay stable; JSON is well formed."""
     import cv2
 
-    from edge.analyzer import FaceAnalyzer
-    from edge.demo import render_demo_frame
-    from edge.detectors import create_detector
-    from edge.model import AgeGenderModel
-    from edge.outputs import JsonLinesSink
+    from edge.vision.analyzer import FaceAnalyzer
+    from edge.live.demo import render_demo_frame
+    from edge.vision.detectors import create_detector
+    from edge.vision.model import AgeGenderModel
+    from edge.live.outputs import JsonLinesSink
 
     clip = tmp_path / "clip.mp4"
     w = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 15, (640, 480))

@@ -132,9 +132,9 @@ def test_model_zoo_names_select_the_shipped_files(tiny_exports, images, tmp_path
 
 
 def test_a_missing_zoo_model_is_a_clear_error(tmp_path, monkeypatch):
-    from edge import model_store
+    from edge.vision import model_store
     from edge.errors import ModelLoadError
-    from edge.model import resolve_model_path
+    from edge.vision.model import resolve_model_path
 
     monkeypatch.setattr(model_store, "package_models_dir", lambda: tmp_path / "no-package-models")
     monkeypatch.setenv("AGEGENDER_MODELS_DIR", str(tmp_path / "empty"))

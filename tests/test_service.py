@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from agegender.cli import main
-from edge.sdnotify import Notifier, socket_address, watchdog_interval
-from edge.service import PROFILES, UnitOptions, render_unit
-from edge.watchdog import ServiceWatchdog, WatchdogConfig
+from edge.service.sdnotify import Notifier, socket_address, watchdog_interval
+from edge.service.systemd import PROFILES, UnitOptions, render_unit
+from edge.service.watchdog import ServiceWatchdog, WatchdogConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -258,7 +258,7 @@ class StoppingDemo:
     name = "demo-then-silence"
 
     def __init__(self, frames: int):
-        from edge.demo import DemoSource
+        from edge.live.demo import DemoSource
 
         self.inner, self.frames, self.n = DemoSource(loop=True), frames, 0
         self.silent_since: float | None = None
@@ -280,10 +280,10 @@ class StoppingDemo:
 
 
 def test_ready_then_watchdog_while_frames_flow_and_none_after_they_stop(abstract_systemd, tiny_model):
-    from edge.analyzer import FaceAnalyzer
-    from edge.detectors import create_detector
-    from edge.model import AgeGenderModel
-    from edge.pipeline import Pipeline, PipelineConfig
+    from edge.vision.analyzer import FaceAnalyzer
+    from edge.vision.detectors import create_detector
+    from edge.vision.model import AgeGenderModel
+    from edge.live.pipeline import Pipeline, PipelineConfig
 
     analyzer = FaceAnalyzer(create_detector("haar"), AgeGenderModel(tiny_model))
     fake_systemd = abstract_systemd
@@ -329,9 +329,9 @@ def test_agegender_run_under_a_notify_socket(path_systemd, tiny_model):
 
 # ---------------------------------------------------------------------------- SIGHUP
 def test_reloader_keeps_the_old_model_when_the_new_file_is_bad(tiny_model, tmp_path, caplog):
-    from edge.analyzer import FaceAnalyzer
-    from edge.model import AgeGenderModel
-    from edge.reload import ModelReloader
+    from edge.vision.analyzer import FaceAnalyzer
+    from edge.vision.model import AgeGenderModel
+    from edge.service.reload import ModelReloader
 
     path = tmp_path / "m.onnx"
     shutil.copy(tiny_model, path)

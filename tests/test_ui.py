@@ -113,7 +113,7 @@ def test_gradio_is_an_optional_extra_that_device_installs_do_not_pull():
     assert any(r.startswith("gradio") for r in extras["ui"])
     for name in ("tflite", "onnx", "openvino", "demo"):
         assert not any("gradio" in r for r in extras[name]), name
-    code = ("import sys, agegender.cli, edge.predict, edge.analyzer; agegender.cli.make_parser(); "
+    code = ("import sys, agegender.cli, edge.vision.predict, edge.vision.analyzer; agegender.cli.make_parser(); "
             "import agegender.ui.app, agegender.ui.engine; assert 'gradio' not in sys.modules, 'gradio imported'")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr

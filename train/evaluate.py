@@ -48,8 +48,8 @@ def load_model_for_eval(path: str | Path, backend: str = "auto", threads: int = 
             return {k: np.asarray(v) for k, v in out.items()}
 
         return LoadedModel(path, contract, predict, "keras")
-    from edge.backends import BackendOptions
-    from edge.model import AgeGenderModel
+    from edge.vision.backends import BackendOptions
+    from edge.vision.model import AgeGenderModel
 
     m = AgeGenderModel(path, backend, BackendOptions(threads=threads))
     return LoadedModel(path, m.contract, m.infer, m.backend.name)
@@ -179,8 +179,8 @@ def framing_check(model: LoadedModel, data: str, split: str, detector_name: str 
     against the same chips fed directly. Differences measure the runtime's framing."""
     import cv2
 
-    from edge.align import Aligner, central_detection, pad_chip
-    from edge.detectors import DetectorConfig, create_detector
+    from edge.vision.align import Aligner, central_detection, pad_chip
+    from edge.vision.detectors import DetectorConfig, create_detector
 
     faces = read_source(data, split)
     if limit and len(faces) > limit:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Optional, Sequence
 
-from edge import model_store
+from edge.vision import model_store
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from agegender.ui.uploads import load_upload
-from edge.analyzer import FaceAnalyzer
-from edge.decode import DecodeConfig
-from edge.draw import draw_faces
+from edge.vision.analyzer import FaceAnalyzer
+from edge.vision.decode import DecodeConfig
+from edge.vision.draw import draw_faces
 from edge.errors import AgeGenderError
 from edge.types import Face, Prediction
 
@@ -120,10 +120,10 @@ class Engine:
     _detector_key: Optional[str] = None
 
     def initial_settings(self) -> Settings:
-        from agegender.cli import _band
+        from agegender.builders import parse_gender_band
 
         return Settings(model=str(self.args.model or ""), backend=self.args.backend, detector=self.args.detector,
-                        gender_band=_band(self.args.gender_band), race=bool(self.args.race))
+                        gender_band=parse_gender_band(self.args.gender_band), race=bool(self.args.race))
 
     @property
     def model_path(self) -> Optional[Path]:
