@@ -70,7 +70,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from agegender.deploy_cli import apply_run_config
 
         args = apply_run_config(args, make_parser)
-    return run_pipeline_command(args, build_analyzer)
+    from edge.service.settings import RunSettings
+
+    settings = RunSettings.from_options(vars(args), getattr(args, "app_config", None))
+    return run_pipeline_command(settings, lambda: build_analyzer(args))
 
 
 def cmd_ui(args: argparse.Namespace) -> int:

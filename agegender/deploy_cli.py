@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from agegender.run_options import run_parser_of, run_specs
 from edge.errors import AgeGenderError
 
 MakeParser = Callable[[], argparse.ArgumentParser]
@@ -22,21 +23,15 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="count visitors by age group and gender into this SQLite file (no images stored)")
 
 
-def run_parser_of(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    for action in parser._actions:  # noqa: SLF001 - argparse keeps subparsers here
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
-            return action.choices["run"]
-    raise AgeGenderError("internal: the CLI has no 'run' command")
-
-
 def apply_run_config(args: argparse.Namespace, make_parser: MakeParser) -> argparse.Namespace:
     """Load ``args.config`` and fill every run option the command line did not give explicitly."""
-    from edge.service.config import explicit_dests, load_config, merge_run_options, run_argv_of
+    from agegender.run_options import explicit_dests, merge_run_options, run_argv_of, run_options
+    from edge.service.config import load_config
     from edge.service.reload import defer_sighup_during_startup
 
     defer_sighup_during_startup()           # a configured (service) run: `systemctl reload` must not kill it
     run_parser = run_parser_of(make_parser())
-    cfg = load_config(args.config, run_parser)
+    cfg = load_config(args.config, run_options(run_parser))
     argv = getattr(args, "_argv", None)
     argv = sys.argv[1:] if argv is None else argv
     return merge_run_options(args, cfg, explicit_dests(run_parser, run_argv_of(argv)))
@@ -46,12 +41,12 @@ def apply_run_config(args: argparse.Namespace, make_parser: MakeParser) -> argpa
 def cmd_config(args: argparse.Namespace, make_parser: MakeParser) -> int:
     from edge.service.config import default_toml, load_config
 
-    run_parser = run_parser_of(make_parser())
+    specs = run_specs(make_parser())
     if args.print_default:
-        sys.stdout.write(default_toml(run_parser))
+        sys.stdout.write(default_toml(specs))
         return 0
     if args.check:
-        cfg = load_config(args.check, run_parser)
+        cfg = load_config(args.check, specs)
         sections = ", ".join(f"[{s}]" for s in ["run", *cfg.sections] if s != "run" or cfg.run)
         print(f"{args.check}: OK ({len(cfg.run)} run option(s){'; ' + sections if sections else ''})")
         return 0
@@ -63,7 +58,7 @@ def service_config_text(make_parser: MakeParser) -> str:
     """The config a fresh install gets: the commented default, reading camera 0."""
     from edge.service.config import default_toml
 
-    text = default_toml(run_parser_of(make_parser()))
+    text = default_toml(run_specs(make_parser()))
     return text.replace("\n# source = \"\"\n", "\nsource = \"0\"\n", 1)
 
 
@@ -89,7 +84,7 @@ def cmd_service(args: argparse.Namespace, make_parser: MakeParser) -> int:
     config = Path(args.config).absolute()
     rw = [args.analytics_dir] if args.analytics_dir else []
     if not rw:
-        found_dir = service.analytics_dir(config, run_parser_of(make_parser()))
+        found_dir = service.analytics_dir(config, run_specs(make_parser()))
         rw = [found_dir] if found_dir else []
     opts = service.UnitOptions(exec_path=args.exec_path or "", config=config, user=args.user, profile=args.profile,
                                watchdog_sec=args.watchdog_sec, timeout_start=args.timeout_start,
@@ -112,7 +107,7 @@ def cmd_stats(args: argparse.Namespace, make_parser: MakeParser) -> int:
     if db is None and args.config:
         from edge.service.config import load_config
 
-        db = load_config(args.config, run_parser_of(make_parser())).run.get("analytics_db")
+        db = load_config(args.config, run_specs(make_parser())).run.get("analytics_db")
     db = db or DEFAULT_DB
     since = parse_time(args.since) if args.since else None
     until = parse_time(args.until) if args.until else None

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from agegender.cli import main, make_parser
-from agegender.deploy_cli import apply_run_config, run_parser_of
+from agegender.deploy_cli import apply_run_config
+from agegender.run_options import run_options, run_parser_of
 from edge.service import config as C
 from edge.errors import ConfigError
 
@@ -34,9 +35,9 @@ def test_print_default_loads_back_and_matches_the_parser(tmp_path, capsys, run_p
     assert main(["config", "--print-default"]) == 0
     text = capsys.readouterr().out
     path = write(tmp_path, text)
-    cfg = C.load_config(path, run_parser)
+    cfg = C.load_config(path, run_options(run_parser))
     defaults = vars(run_parser.parse_args([]))
-    specs = C.run_options(run_parser)
+    specs = run_options(run_parser)
     assert set(cfg.run) == {k for k, s in specs.items() if s.default is not None}
     for key, value in cfg.run.items():
         assert value == defaults[key], key
@@ -126,7 +127,7 @@ def test_model_open_in_the_config_selects_the_open_file(tmp_path):
 
 
 def test_camera_index_as_integer_and_dashed_keys(tmp_path, run_parser):
-    cfg = C.load_config(write(tmp_path, '[run]\nsource = 0\nmax-frames = 3\nfps = 15\n'), run_parser)
+    cfg = C.load_config(write(tmp_path, '[run]\nsource = 0\nmax-frames = 3\nfps = 15\n'), run_options(run_parser))
     assert cfg.run == {"source": "0", "max_frames": 3, "fps": 15.0}
 
 
@@ -136,7 +137,7 @@ def test_an_option_added_to_the_parser_later_is_covered(run_parser):
     parser.add_argument("--new-count", type=int, default=1)
     parser.add_argument("--ratio", type=lambda s: float(s) / 100, default=0.5)
     parser.add_argument("--colour", action=argparse.BooleanOptionalAction, default=True)
-    specs = C.run_options(parser)
+    specs = run_options(parser)
     assert C.parse_run_section({"colour": False}, specs, "f") == {"colour": False}
     with pytest.raises(ConfigError, match=r"f: run.colour: expected true or false"):
         C.parse_run_section({"colour": "no"}, specs, "f")
@@ -161,7 +162,7 @@ def test_section_module_missing_is_a_clean_error(tmp_path, monkeypatch, run_pars
     monkeypatch.setitem(C.SECTIONS, "http", "edge.no_such_module:HttpConfig")
     with pytest.raises(ConfigError, match=r"config.toml: section \[http\] needs edge.no_such_module, which this "
                                           r"installation of agegender does not have"):
-        C.load_config(write(tmp_path, "[http]\nport = 8080\n"), run_parser)
+        C.load_config(write(tmp_path, "[http]\nport = 8080\n"), run_options(run_parser))
 
 
 def test_other_sections_from_dict_errors_name_the_file_and_key(tmp_path, monkeypatch, run_parser):
@@ -178,10 +179,10 @@ def test_other_sections_from_dict_errors_name_the_file_and_key(tmp_path, monkeyp
 
     monkeypatch.setitem(sys.modules, "fake_http", types.SimpleNamespace(HttpConfig=HttpConfig))
     monkeypatch.setitem(C.SECTIONS, "http", "fake_http:HttpConfig")
-    cfg = C.load_config(write(tmp_path, "[http]\nport = 9000\n"), run_parser)
+    cfg = C.load_config(write(tmp_path, "[http]\nport = 9000\n"), run_options(run_parser))
     assert cfg.section("http").port == 9000
     with pytest.raises(ConfigError) as e:
-        C.load_config(write(tmp_path, "[http]\nport = 70000\n"), run_parser)
+        C.load_config(write(tmp_path, "[http]\nport = 70000\n"), run_options(run_parser))
     assert str(e.value) == f"{tmp_path / 'config.toml'}: http.port: expected a port number 1-65535, got 70000"
 
 
@@ -200,6 +201,6 @@ def test_run_with_config_end_to_end(tmp_path, capsys):
 
 
 def test_shipped_example_config_is_valid(run_parser):
-    cfg = C.load_config(ROOT / "deploy" / "config.toml", run_parser)
+    cfg = C.load_config(ROOT / "deploy" / "config.toml", run_options(run_parser))
     assert cfg.run["source"] == "0" and cfg.run["analytics_db"].startswith("/var/lib/agegender/")
     assert cfg.section("analytics").window_s == 60 and cfg.section("watchdog").grace_s == 60.0

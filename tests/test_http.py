@@ -77,32 +77,34 @@ def test_non_loopback_needs_flag_and_token():
 
 def test_serve_and_run_options_and_the_config_section(tmp_path, monkeypatch):
     from agegender.cli import make_parser
-    from agegender.deploy_cli import run_parser_of
+    from agegender.run_options import run_specs
     from edge.service.config import load_config
     from edge.service.live_outputs import http_config
+    from edge.service.settings import RunSettings
 
     parser = make_parser()
+    settings = lambda *argv: RunSettings.from_options(vars(parser.parse_args(list(argv))))  # noqa: E731
     monkeypatch.delenv("AGEGENDER_HTTP_TOKEN", raising=False)
-    args = parser.parse_args(["serve", "demo", "--max-frames", "5"])
+    args = settings("serve", "demo", "--max-frames", "5")
     args.serve = True                                   # what cmd_serve sets
     cfg = http_config(args, HttpConfig())
     assert (cfg.host, cfg.port, cfg.token) == ("127.0.0.1", 8080, None) and args.max_frames == 5
-    assert http_config(parser.parse_args(["run", "demo"]), HttpConfig()) is None      # run: off by default
-    cfg = http_config(parser.parse_args(["run", "demo", "--http", "9001", "--http-bind-any"]), HttpConfig())
+    assert http_config(settings("run", "demo"), HttpConfig()) is None      # run: off by default
+    cfg = http_config(settings("run", "demo", "--http", "9001", "--http-bind-any"), HttpConfig())
     assert (cfg.host, cfg.port, cfg.allow_remote) == ("0.0.0.0", 9001, True)
     monkeypatch.setenv("AGEGENDER_HTTP_TOKEN", TOKEN)
-    cfg = http_config(parser.parse_args(["run", "--http", "10.0.0.5:9002", "--http-bind-any"]), HttpConfig())
+    cfg = http_config(settings("run", "--http", "10.0.0.5:9002", "--http-bind-any"), HttpConfig())
     assert (cfg.host, cfg.token) == ("10.0.0.5", TOKEN)
     cfg.check_exposure()
     # the [http] section of the config file goes through HttpConfig.from_dict
     f = tmp_path / "config.toml"
     f.write_text('[http]\nenabled = true\nport = 8181\nwindows = [60, 600]\n')
-    app = load_config(f, run_parser_of(parser))
+    app = load_config(f, run_specs(parser))
     assert app.section("http").port == 8181 and app.section("http").windows == [60, 600]
-    assert http_config(parser.parse_args(["run"]), app.section("http")).port == 8181
+    assert http_config(settings("run"), app.section("http")).port == 8181
     f.write_text('[http]\nport = "eighty"\n')
     with pytest.raises(ConfigError, match=r"config.toml: http\.port: expected an integer"):
-        load_config(f, run_parser_of(parser))
+        load_config(f, run_specs(parser))
 
 
 def test_cli_refuses_remote_bind_in_one_line(tmp_path):

@@ -120,3 +120,29 @@ def test_the_public_api_example_runs():
     scope: dict = {}
     exec(compile(code, "docs/pipeline.md", "exec"), scope)   # noqa: S102 - our own documentation
     assert scope["summary"]["frames_processed"] == 30 and scope["faces_seen"] > 0
+
+
+def test_nothing_under_edge_imports_argparse():
+    offenders = []
+    for path in (ROOT / "edge").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import) and any(a.name == "argparse" for a in node.names) or \
+                    isinstance(node, ast.ImportFrom) and node.module == "argparse":
+                offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
+
+
+def test_every_run_option_reaches_the_typed_settings():
+    """An option added to `run` must land in RunSettings, unless the model/detector builders or the
+    config loader consume it."""
+    import dataclasses
+
+    from agegender.cli import make_parser
+    from agegender.run_options import run_specs
+    from edge.service.settings import RunSettings
+
+    builders = {"model", "backend", "threads", "providers", "models_dir", "gender_band", "detector",
+                "detector_model", "score_threshold", "nms_threshold", "min_face", "max_faces", "download_models",
+                "config"}
+    fields = {f.name for f in dataclasses.fields(RunSettings)}
+    assert set(run_specs(make_parser())) - fields - builders == set()

@@ -1,7 +1,8 @@
 """The TOML configuration file: every ``agegender run`` option plus sections for the deployment parts.
 
-``[run]`` is derived from the ``run`` argparse parser itself (dest names, types, choices), so an
-option added to the parser later is accepted here without a change. The other sections are
+``[run]`` is checked against the ``run`` command's options as :class:`OptionSpec` values, which the CLI
+derives from its own parser (``agegender.run_options``), so an option added to the parser later is
+accepted here without a change; this module never sees argparse. The other sections are
 dataclasses registered by ``"module:Class"`` string and imported only when a file uses them::
 
     [run]
@@ -18,7 +19,6 @@ Nothing here imports more than the standard library.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import difflib
 import importlib
@@ -45,18 +45,15 @@ SECTIONS: dict[str, str] = {
     "mqtt": "edge.service.mqtt_sink:MqttConfig",
 }
 
-# run-parser dests that are not options of a run (the file itself, argparse plumbing)
-_NOT_IN_FILE = {"config", "func", "help", "command"}
-
 T = TypeVar("T")
 
 
-# ---------------------------------------------------------------------------- [run] from argparse
+# ---------------------------------------------------------------------------- [run]
 @dataclass(frozen=True)
 class OptionSpec:
     """One ``run`` option as the config file sees it."""
 
-    key: str                      # argparse dest, e.g. max_frames
+    key: str                      # the option's name, e.g. max_frames
     flag: str                     # --max-frames, or the positional's name
     kind: str                     # bool | int | float | str | list
     default: Any
@@ -64,34 +61,6 @@ class OptionSpec:
     help: str = ""
     const: Any = None             # for nargs='?' options: what a bare flag means (TOML: true)
     convert: Any = None           # a custom argparse ``type=`` callable, applied to strings
-
-
-def run_options(parser: argparse.ArgumentParser) -> dict[str, OptionSpec]:
-    """The options of the ``run`` parser, keyed by dest, in the parser's order."""
-    specs: dict[str, OptionSpec] = {}
-    for a in parser._actions:  # noqa: SLF001 - argparse has no public accessor for its actions
-        if a.dest in _NOT_IN_FILE or a.dest is argparse.SUPPRESS or isinstance(
-                a, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)):  # noqa: SLF001
-            continue
-        flag = max(a.option_strings, key=len) if a.option_strings else a.dest
-        convert = None
-        if isinstance(a, (argparse._StoreTrueAction, argparse._StoreFalseAction,  # noqa: SLF001
-                          argparse.BooleanOptionalAction)):
-            kind = "bool"
-        elif isinstance(a, argparse._CountAction):  # noqa: SLF001
-            kind = "int"
-        elif isinstance(a, argparse._AppendAction):  # noqa: SLF001
-            kind = "list"
-        elif a.type in (int, float):
-            kind = a.type.__name__
-        else:
-            kind = "str"
-            convert = a.type if callable(a.type) and a.type is not str else None
-        default = list(a.default) if isinstance(a.default, list) else a.default
-        help_text = "" if a.help in (None, argparse.SUPPRESS) else " ".join(str(a.help).split())
-        specs[a.dest] = OptionSpec(a.dest, flag, kind, default, tuple(a.choices) if a.choices else None, help_text,
-                                   a.const if a.nargs == "?" else None, convert)
-    return specs
 
 
 def _type_name(value: Any) -> str:
@@ -133,7 +102,7 @@ def coerce_option(spec: OptionSpec, value: Any, where: str) -> Any:
         if spec.convert is not None:
             try:
                 out = spec.convert(value)
-            except (argparse.ArgumentTypeError, ValueError, TypeError) as e:
+            except Exception as e:  # noqa: BLE001 - an option's converter (argparse's ArgumentTypeError, ValueError...)
                 raise ConfigError(f"{where}: {e}") from e
     if spec.choices is not None and out not in spec.choices:
         raise ConfigError(f"{where}: {out!r} is not one of {', '.join(map(str, spec.choices))}")
@@ -269,9 +238,8 @@ class AppConfig:
         return self.sections[name]
 
 
-def parse_config(data: dict[str, Any], run_parser: argparse.ArgumentParser, source: str = "config") -> AppConfig:
+def parse_config(data: dict[str, Any], specs: dict[str, OptionSpec], source: str = "config") -> AppConfig:
     cfg = AppConfig(Path(source))
-    specs = run_options(run_parser)
     known = ["run", *SECTIONS]
     for name, table in data.items():
         if name == "run":
@@ -295,7 +263,7 @@ def parse_config(data: dict[str, Any], run_parser: argparse.ArgumentParser, sour
     return cfg
 
 
-def load_config(path: Union[str, Path], run_parser: argparse.ArgumentParser) -> AppConfig:
+def load_config(path: Union[str, Path], specs: dict[str, OptionSpec]) -> AppConfig:
     """Read and validate a config file; every problem is a one-line ConfigError naming the file."""
     p = Path(path)
     try:
@@ -310,42 +278,9 @@ def load_config(path: Union[str, Path], run_parser: argparse.ArgumentParser) -> 
         raise ConfigError(f"{p}: not UTF-8 text (byte {e.start})") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: not valid TOML ({e})") from e
-    cfg = parse_config(data, run_parser, str(p))
+    cfg = parse_config(data, specs, str(p))
     cfg.path = p
     return cfg
-
-
-# ---------------------------------------------------------------------------- CLI merge
-class _Unset(list):
-    """Sentinel namespace value: a list subclass so that argparse's append actions can copy it."""
-
-
-def explicit_dests(run_parser: argparse.ArgumentParser, run_argv: Sequence[str]) -> set[str]:
-    """The dests given explicitly in ``run_argv`` (abbreviations and ``--opt=value`` included)."""
-    specs = run_options(run_parser)
-    ns = argparse.Namespace(**{k: _Unset() for k in specs})
-    parsed, _ = run_parser.parse_known_args(list(run_argv), namespace=ns)
-    given = {k for k in specs if not (type(getattr(parsed, k, None)) is _Unset and not getattr(parsed, k))}
-    # an optional positional (source) is always "set": to its default when it was not given
-    for a in run_parser._actions:  # noqa: SLF001
-        if not a.option_strings and a.dest in given and getattr(parsed, a.dest) is a.default:
-            given.discard(a.dest)
-    return given
-
-
-def run_argv_of(argv: Sequence[str], command: str = "run") -> list[str]:
-    """The arguments after the subcommand (the top-level options take no values)."""
-    argv = list(argv)
-    return argv[argv.index(command) + 1:] if command in argv else []
-
-
-def merge_run_options(args: argparse.Namespace, cfg: AppConfig, explicit: set[str]) -> argparse.Namespace:
-    """File values fill every option not given explicitly on the command line."""
-    for key, value in cfg.run.items():
-        if key not in explicit:
-            setattr(args, key, value)
-    args.app_config = cfg
-    return args
 
 
 # ---------------------------------------------------------------------------- the default file
@@ -394,13 +329,13 @@ def _section_lines(name: str, cls: type) -> list[str]:
     return lines
 
 
-def default_toml(run_parser: argparse.ArgumentParser) -> str:
+def default_toml(specs: dict[str, OptionSpec]) -> str:
     """A commented config file holding every default; it loads back as it is."""
     out = ["# agegender configuration (TOML). `agegender run --config FILE`; options given on the",
            "# command line override this file. Check a file with `agegender config --check FILE`.",
            "# Keys are the `agegender run` option names with '_' for '-'. Commented keys have no default.",
            "", "[run]"]
-    for spec in run_options(run_parser).values():
+    for spec in specs.values():
         if spec.help:
             out.append(f"# {spec.flag}: {spec.help}" + (f" ({', '.join(map(str, spec.choices))})" if spec.choices else ""))
         elif spec.choices:

@@ -1,12 +1,13 @@
 """What `agegender run` adds for a long-running deployment: the analytics sink, the systemd
 watchdog (only under systemd) and model reload on SIGHUP. Settings come from the config file's
-sections when one was given (``args.app_config``), else from their defaults."""
+sections when one was given (``settings.app``), else from their defaults."""
 from __future__ import annotations
 
-import argparse
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
+
+from edge.service.settings import RunSettings
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +24,13 @@ class Deployment:
             self.watchdog.stop()
 
 
-def attach_deployment(args: argparse.Namespace, pipeline: Any,
-                      build_analyzer: Callable[[argparse.Namespace], Any]) -> Deployment:
-    from edge.service.config import AppConfig
+def attach_deployment(args: RunSettings, pipeline: Any, build_analyzer: Callable[[], Any]) -> Deployment:
     from edge.service.reload import ModelReloader
     from edge.service.watchdog import ServiceWatchdog
 
-    cfg = getattr(args, "app_config", None) or AppConfig()
+    cfg = args.app
     dep = Deployment()
-    db = getattr(args, "analytics_db", None)
+    db = args.analytics_db
     if db:
         from edge.service.analytics import AnalyticsSink
 
@@ -46,6 +45,6 @@ def attach_deployment(args: argparse.Namespace, pipeline: Any,
         dep.watchdog.start()
         log.info("systemd: notifications on%s", f", watchdog ping every {dep.watchdog.interval:.1f} s"
                  if dep.watchdog.interval else " (no WatchdogSec=)")
-    dep.reloader = ModelReloader(pipeline, lambda: build_analyzer(args))
+    dep.reloader = ModelReloader(pipeline, build_analyzer)
     dep.reloader.install_signal_handler()
     return dep

@@ -2,12 +2,13 @@
 MQTT (``[mqtt]`` with ``enabled = true``) and the kiosk (``agegender kiosk``)."""
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import os
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
+
+from edge.service.settings import RunSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,40 +46,35 @@ def source_status(source: Any):
     return lambda: {"reconnects": source.reconnects, "stalls": source.stalls, "connected": source.connected}
 
 
-def http_config(args: argparse.Namespace, base: Any) -> Optional[Any]:
+def http_config(args: RunSettings, base: Any) -> Optional[Any]:
     """The [http] section with the command line applied; None when no dashboard is wanted."""
     from edge.service.http_server import TOKEN_ENV, parse_http_spec
 
-    spec = getattr(args, "http", None)
-    kiosk_browser = getattr(args, "kiosk_mode", None) == "browser"
-    if not (spec or base.enabled or getattr(args, "serve", False) or kiosk_browser):
+    spec = args.http
+    kiosk_browser = args.kiosk_mode == "browser"
+    if not (spec or base.enabled or args.serve or kiosk_browser):
         return None
     cfg = dataclasses.replace(base)
     if spec:
         host, cfg.port = parse_http_spec(spec)
         cfg.host = host or cfg.host
-    if getattr(args, "http_bind_any", False):
+    if args.http_bind_any:
         cfg.allow_remote = True
         if not (spec and parse_http_spec(spec)[0]):
             cfg.host = "0.0.0.0"
-    cfg.token = getattr(args, "http_token", None) or cfg.token or os.environ.get(TOKEN_ENV) or None
+    cfg.token = args.http_token or cfg.token or os.environ.get(TOKEN_ENV) or None
     return cfg
 
 
-def check_live_options(args: argparse.Namespace) -> None:
+def check_live_options(args: RunSettings) -> None:
     """Validate the dashboard settings early (a non-loopback bind without flag and token is refused)."""
-    from edge.service.config import AppConfig
-
-    app = getattr(args, "app_config", None) or AppConfig()
-    cfg = http_config(args, app.section("http"))
+    cfg = http_config(args, args.app.section("http"))
     if cfg is not None:
         cfg.check_exposure()
 
 
-def attach_live_outputs(args: argparse.Namespace, pipeline: Any) -> LiveOutputs:
-    from edge.service.config import AppConfig
-
-    app = getattr(args, "app_config", None) or AppConfig()
+def attach_live_outputs(args: RunSettings, pipeline: Any) -> LiveOutputs:
+    app = args.app
     out = LiveOutputs()
     groups = age_group_names(pipeline)
     cfg = http_config(args, app.section("http"))
@@ -95,14 +91,14 @@ def attach_live_outputs(args: argparse.Namespace, pipeline: Any) -> LiveOutputs:
 
         out.mqtt = MqttSink(mcfg, pipeline.metrics, groups)
         pipeline.sinks.append(out.mqtt)
-    mode = getattr(args, "kiosk_mode", None)
+    mode = args.kiosk_mode
     if mode == "window":
         from edge.service.kiosk import KioskWindowSink
         from edge.service.live_stats import TrackBook
 
         out.kiosk_window = KioskWindowSink(pipeline.metrics, TrackBook(age_groups=groups),
                                            on_quit=lambda: pipeline.stop("kiosk window closed"),
-                                           screenshot=getattr(args, "screenshot", None))
+                                           screenshot=args.screenshot)
         pipeline.sinks.append(out.kiosk_window)
     elif mode == "browser" and out.http is not None:
         from edge.service.kiosk import KioskBrowser
@@ -112,7 +108,7 @@ def attach_live_outputs(args: argparse.Namespace, pipeline: Any) -> LiveOutputs:
             from urllib.parse import quote
 
             url += "&token=" + quote(out.http.config.token)
-        flags: Sequence[str] = getattr(args, "browser_flags", None) or ()
-        out.kiosk_browser = KioskBrowser(url, getattr(args, "browser", None),
+        flags: Sequence[str] = args.browser_flags
+        out.kiosk_browser = KioskBrowser(url, args.browser,
                                          on_exit=lambda: pipeline.stop("kiosk browser closed"), extra_flags=flags)
     return out

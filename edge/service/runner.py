@@ -1,21 +1,21 @@
 """`agegender run`: build the pipeline from options, handle signals, print the summary."""
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from edge.errors import SourceError
+from edge.service.settings import RunSettings
 
 log = logging.getLogger(__name__)
 
 
-def choose_source(spec: Optional[str], args: argparse.Namespace):
+def choose_source(spec: Optional[str], args: RunSettings):
     """No source given: the default camera if it opens, else the demo clip (said once)."""
     from edge.live.sources import open_source
 
@@ -44,7 +44,8 @@ def format_summary(s: dict) -> str:
     return "\n".join(parts)
 
 
-def run_pipeline_command(args: argparse.Namespace, build_analyzer) -> int:
+def run_pipeline_command(args: RunSettings, build_analyzer: Callable[[], Any]) -> int:
+    """Run the pipeline as ``args`` says; ``build_analyzer()`` makes the analyzer (again on SIGHUP)."""
     from edge.live.outputs import DisplaySink, JsonLinesSink, VideoSink
     from edge.live.pipeline import Pipeline, PipelineConfig
     from edge.live.tracking import TrackerConfig
@@ -52,7 +53,7 @@ def run_pipeline_command(args: argparse.Namespace, build_analyzer) -> int:
     from edge.service.live_outputs import check_live_options
 
     check_live_options(args)   # refuse an unsafe --http before loading models
-    analyzer = build_analyzer(args)
+    analyzer = build_analyzer()
     source = choose_source(args.source, args)
     band = analyzer.decode.gender_band
     cfg = PipelineConfig(max_frames=args.max_frames, duration=args.duration, with_race=args.race, gender_band=band,

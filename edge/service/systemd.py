@@ -134,13 +134,13 @@ def systemctl(*args: str, check: bool = True) -> int:
     return rc
 
 
-def analytics_dir(config_path: Path, run_parser) -> Optional[str]:
+def analytics_dir(config_path: Path, run_specs: dict) -> Optional[str]:
     """The analytics database's folder from the config file, if one is set and outside the state dir."""
     from edge.service.config import load_config
 
     if not config_path.is_file():
         return None
-    db = load_config(config_path, run_parser).run.get("analytics_db")
+    db = load_config(config_path, run_specs).run.get("analytics_db")
     return str(Path(db).parent) if db else None
 
 
