@@ -42,4 +42,5 @@ def build_analyzer(args: argparse.Namespace, need_detector: bool = True):
 
     model = build_model(args)
     detector = build_detector(args) if need_detector else None
-    return FaceAnalyzer(detector, model, DecodeConfig(gender_band=parse_gender_band(args.gender_band), with_race=args.race))
+    return FaceAnalyzer(detector, model, DecodeConfig(gender_band=parse_gender_band(args.gender_band), with_race=args.race),
+                        detect_size=args.detect_size)

@@ -37,6 +37,9 @@ def _add_detector_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--nms-threshold", type=float, default=0.3)
     g.add_argument("--min-face", type=int, default=24, help="smallest face side in pixels")
     g.add_argument("--max-faces", type=int, default=16)
+    g.add_argument("--detect-size", type=int, default=0, metavar="N",
+                   help="detect on a copy of the image whose long side is N pixels (0: full size); alignment and "
+                        "classification still use the full image")
     g.add_argument("--download-models", action="store_true",
                    help="download YuNet (sha256-checked) into the cache if it is not found")
 
@@ -190,6 +193,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo-frames", type=int, default=0, help="length of the demo clip (default 300)")
     p.add_argument("--smoothing", type=float, default=0.3, help="EMA weight of a new observation; 1 turns it off")
     p.add_argument("--skip-frames", type=int, default=0, help="re-classify a stable track only every N+1 frames")
+    p.add_argument("--detect-every", type=int, default=1, metavar="N",
+                   help="detect faces only every N frames while every track is stable (new or lost tracks: every "
+                        "frame); between detections tracks move on at constant velocity (1: every frame)")
     p.add_argument("--blur-faces", action="store_true", help="pixelate faces in every displayed or saved image")
     deploy_cli.add_run_options(p)
     live_cli.add_run_options(p)

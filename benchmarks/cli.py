@@ -95,7 +95,8 @@ def run_pipeline(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     detectors = ["auto"] if args.quick else [d for d in args.detectors.split(",") if d]
     settings = BenchSettings(model, tuple(args.models_dir), args.data,
-                             QUICK_SECONDS if args.quick else args.seconds, args.threads_pipeline, args.smoothing)
+                             QUICK_SECONDS if args.quick else args.seconds, args.threads_pipeline, args.smoothing,
+                             detect_size=args.detect_size)
     if args.source:
         case = run_live(args.source, detectors[0], settings)
         report = {"kind": "pipeline", "machine": machine_info(), "model": Path(model).name,
@@ -105,6 +106,7 @@ def run_pipeline(args: argparse.Namespace) -> dict:
     sizes = [(640, 480)] if args.quick else _sizes(args.sizes)
     faces = [0, 1, 3] if args.quick else _csv_ints(args.faces, "--faces")
     report = pipeline_report(settings, sizes, faces, detectors, skip_frames=args.skip_frames,
+                             detect_every=0 if args.quick else args.detect_every,
                              jitter_frames=90 if args.quick else 150)
     write_report(out, "pipeline", report, pipeline_markdown(report, command_line()))
     pipeline_charts(report, out)
@@ -150,6 +152,9 @@ def add_bench_parser(sub) -> None:
                    help="pipeline: comma list; unavailable ones are skipped (--quick: auto)")
     p.add_argument("--skip-frames", type=int, default=2, help="pipeline: track skipping to measure (0: none)")
     p.add_argument("--smoothing", type=float, default=0.3)
+    p.add_argument("--detect-every", type=int, default=3,
+                   help="pipeline: also measure detection every N frames, at every size with the most faces (1: not)")
+    p.add_argument("--detect-size", type=int, default=0, help="pipeline: detection on a copy with this long side")
     p.add_argument("--threads-pipeline", type=int, default=0, help="pipeline: classifier threads (0: runtime default)")
     p.add_argument("--source", default=None, help="pipeline: a live camera/stream instead of generated clips")
     p.add_argument("--seconds", type=float, default=10.0, help="pipeline: seconds per case (or of the live run)")

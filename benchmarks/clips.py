@@ -59,20 +59,32 @@ def pick_faces(data: str | Path, n: int, seed: int) -> list[FaceTrack]:
     return out
 
 
-def render(spec: ClipSpec, tracks: list[FaceTrack], i: int, background: np.ndarray) -> np.ndarray:
-    """Frame ``i``: faces on Lissajous paths across their own slots of the frame."""
-    import cv2
-
-    frame = background.copy()
+def placements(spec: ClipSpec, tracks: list[FaceTrack], i: int) -> Iterator[tuple[int, int, int, int]]:
+    """Where each face's chip lies in frame ``i``: (face index, x0, y0, side); faces on Lissajous paths
+    across their own slots of the frame."""
     t = i / spec.fps
     slots = max(len(tracks), 1)
     for k, tr in enumerate(tracks):
         side = int(spec.height * spec.face_fraction * (1 + 0.15 * math.sin(0.8 * t * tr.speed + tr.phase)))
-        chip = cv2.resize(tr.chip, (side, side), interpolation=cv2.INTER_AREA)
         slot_w = spec.width / slots
         cx = slot_w * (k + 0.5) + 0.25 * slot_w * math.sin(0.6 * t * tr.speed + tr.phase)
         cy = spec.height * (0.5 + 0.2 * math.cos(0.45 * t * tr.speed + tr.phase))
-        x0, y0 = int(cx - side / 2), int(cy - side / 2)
+        yield k, int(cx - side / 2), int(cy - side / 2), side
+
+
+def truth_boxes(spec: ClipSpec, tracks: list[FaceTrack], i: int) -> dict[int, np.ndarray]:
+    """The chip box (x1, y1, x2, y2) of each face fully inside frame ``i``: the ground truth for tracking."""
+    return {k: np.array([x0, y0, x0 + side, y0 + side], np.float32) for k, x0, y0, side in placements(spec, tracks, i)
+            if x0 >= 0 and y0 >= 0 and x0 + side <= spec.width and y0 + side <= spec.height}
+
+
+def render(spec: ClipSpec, tracks: list[FaceTrack], i: int, background: np.ndarray) -> np.ndarray:
+    """Frame ``i`` of the clip."""
+    import cv2
+
+    frame = background.copy()
+    for k, x0, y0, side in placements(spec, tracks, i):
+        chip = cv2.resize(tracks[k].chip, (side, side), interpolation=cv2.INTER_AREA)
         xs, ys, xe, ye = max(x0, 0), max(y0, 0), min(x0 + side, spec.width), min(y0 + side, spec.height)
         if xe <= xs or ye <= ys:
             continue
@@ -82,12 +94,12 @@ def render(spec: ClipSpec, tracks: list[FaceTrack], i: int, background: np.ndarr
     return frame
 
 
-def generate_clip(spec: ClipSpec, data: Optional[str | Path] = None) -> Iterator[np.ndarray]:
-    """Frames of the clip. Without a data set, the demo's astronaut portrait stands in."""
+def clip_faces(spec: ClipSpec, data: Optional[str | Path] = None) -> list[FaceTrack]:
+    """The clip's faces: UTKFace test chips, or without a data set the demo's astronaut portrait."""
     rng = np.random.default_rng(spec.seed)
     if spec.faces and data is not None:
-        tracks = pick_faces(data, spec.faces, spec.seed)
-    elif spec.faces:
+        return pick_faces(data, spec.faces, spec.seed)
+    if spec.faces:
         import cv2
 
         from edge.live.demo import astronaut_face
@@ -95,10 +107,17 @@ def generate_clip(spec: ClipSpec, data: Optional[str | Path] = None) -> Iterator
         face = astronaut_face()
         side = min(face.shape[:2])
         chip = cv2.resize(face[:side, :side], (200, 200))
-        tracks = [FaceTrack("astronaut", 0.0, chip if k % 2 == 0 else chip[:, ::-1].copy(),
-                            float(rng.uniform(0, 6.28)), float(rng.uniform(0.6, 1.4))) for k in range(spec.faces)]
-    else:
-        tracks = []
+        return [FaceTrack("astronaut", 0.0, chip if k % 2 == 0 else chip[:, ::-1].copy(),
+                          float(rng.uniform(0, 6.28)), float(rng.uniform(0.6, 1.4))) for k in range(spec.faces)]
+    return []
+
+
+def generate_clip(spec: ClipSpec, data: Optional[str | Path] = None) -> Iterator[np.ndarray]:
+    """Frames of the clip."""
+    tracks = clip_faces(spec, data)
+    rng = np.random.default_rng(spec.seed)
+    if spec.faces and data is None:
+        rng.uniform(size=2 * spec.faces)     # the same background as before clip_faces drew the paths
     background = _background(spec, rng)
     for i in range(spec.frames):
         yield render(spec, tracks, i, background)

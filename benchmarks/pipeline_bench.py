@@ -31,6 +31,7 @@ class PipelineCase:
     faces: int
     detector: str
     skip_frames: int = 0
+    detect_every: int = 1
 
     @property
     def resolution(self) -> str:
@@ -46,6 +47,7 @@ class BenchSettings:
     threads: int = 0
     smoothing: float = 0.3
     workdir: Optional[Path] = None
+    detect_size: int = 0                # detection on a copy with this long side (0: the full frame)
 
 
 class DrawOnlySink:
@@ -58,6 +60,16 @@ class DrawOnlySink:
 
     def close(self) -> None:
         pass
+
+
+@dataclass
+class _TrackLog:
+    """Every processed frame's (track id, box) pairs, by frame index, for the tracking-quality score."""
+
+    frames: dict = field(default_factory=dict)
+
+    def __call__(self, result) -> None:
+        self.frames[result.frame.index] = [(f.track_id, f.detection.box) for f in result.faces]
 
 
 @dataclass
@@ -86,7 +98,8 @@ def build_analyzer(detector: str, s: BenchSettings, model=None):
     from edge.vision.analyzer import FaceAnalyzer
     from edge.vision.detectors import create_detector
 
-    return FaceAnalyzer(create_detector(detector, models_dirs=s.models_dirs), model or load_classifier(s))
+    return FaceAnalyzer(create_detector(detector, models_dirs=s.models_dirs), model or load_classifier(s),
+                        detect_size=s.detect_size)
 
 
 def compute_floor(analyzer, image: np.ndarray, faces: int, repeats: int = 15) -> dict:
@@ -102,14 +115,22 @@ def compute_floor(analyzer, image: np.ndarray, faces: int, repeats: int = 15) ->
             "floor_fps": round(1000.0 / total, 1) if total > 0 else float("inf")}
 
 
-def _run(source, analyzer, s: BenchSettings, skip_frames: int, duration: float = 0.0) -> dict:
+def _run(source, analyzer, s: BenchSettings, skip_frames: int, duration: float = 0.0, detect_every: int = 1,
+         track_log: Optional[_TrackLog] = None) -> dict:
     from edge.live.pipeline import Pipeline, PipelineConfig
     from edge.live.tracking import TrackerConfig
 
     keep = _Keep()
-    cfg = PipelineConfig(duration=duration, tracker=TrackerConfig(smoothing=s.smoothing, skip_frames=skip_frames))
+    cfg = PipelineConfig(duration=duration, tracker=TrackerConfig(smoothing=s.smoothing, skip_frames=skip_frames),
+                         detect_every=detect_every)
+
+    def on_frame(result) -> None:
+        keep(result)
+        if track_log is not None:
+            track_log(result)
+
     meter = ResourceMeter().start()
-    summary = Pipeline(source, analyzer, [DrawOnlySink()], cfg, on_frame=keep).run()
+    summary = Pipeline(source, analyzer, [DrawOnlySink()], cfg, on_frame=on_frame).run()
     summary["resources"] = asdict(meter.stop())
     if keep.image is not None:
         # the classifier's share of the floor: the faces actually classified per frame (fewer with track skipping)
@@ -131,14 +152,28 @@ def run_case(case: PipelineCase, s: BenchSettings, analyzer=None) -> dict:
     analyzer = analyzer or build_analyzer(case.detector, s)
     spec = ClipSpec(case.width, case.height, case.faces, frames=int(CAMERA_FPS * s.seconds), fps=CAMERA_FPS,
                     seed=case.faces)
+    track_log = _TrackLog()
     with tempfile.TemporaryDirectory(dir=s.workdir) as tmp:
         clip = write_clip(spec, Path(tmp) / "clip.mp4", s.data)
-        summary = _run(open_source(str(clip), realtime=True, fps=CAMERA_FPS), analyzer, s, case.skip_frames)
+        summary = _run(open_source(str(clip), realtime=True, fps=CAMERA_FPS), analyzer, s, case.skip_frames,
+                       detect_every=case.detect_every, track_log=track_log)
     summary["case"] = {**asdict(case), "detector": analyzer.detector.name}
+    if case.faces:
+        summary["tracking"] = tracking_quality(spec, s, track_log)
     log.info("%s %d faces %s skip=%d: %.1f FPS processed, capacity %s, floor %s", case.resolution, case.faces,
              analyzer.detector.name, case.skip_frames, summary["processed_fps"], summary.get("capacity_fps"),
              summary.get("floor", {}).get("floor_fps"))
     return summary
+
+
+def tracking_quality(spec: ClipSpec, s: BenchSettings, track_log: _TrackLog) -> dict:
+    """ID switches and visitors counted against the clip's known faces, over the processed frames."""
+    from benchmarks.clips import clip_faces, truth_boxes
+    from benchmarks.track_quality import score_tracks
+
+    faces = clip_faces(spec, s.data)
+    frames = [(truth_boxes(spec, faces, i), outputs) for i, outputs in sorted(track_log.frames.items())]
+    return score_tracks(frames).as_dict()
 
 
 def run_live(source_spec: str, detector: str, s: BenchSettings) -> dict:
@@ -183,7 +218,7 @@ def face_cost(cases: list[dict]) -> list[dict]:
     groups: dict[tuple, list[tuple[int, float]]] = {}
     for c in cases:
         k = c["case"]
-        if k.get("skip_frames", 0) or "process" not in c["stages"]:
+        if k.get("skip_frames", 0) or k.get("detect_every", 1) > 1 or "process" not in c["stages"]:
             continue
         groups.setdefault((f"{k['width']}x{k['height']}", k["detector"]), []).append(
             (k["faces"], c["stages"]["process"]["mean_ms"]))
@@ -216,7 +251,7 @@ def batching_gain(model, faces: list[int]) -> list[dict]:
 def skipping_gain(cases: list[dict]) -> list[dict]:
     """Track skipping: the same clip with and without re-classifying stable tracks every frame."""
     base = {(c["case"]["width"], c["case"]["height"], c["case"]["faces"], c["case"]["detector"]): c
-            for c in cases if not c["case"].get("skip_frames")}
+            for c in cases if not c["case"].get("skip_frames") and c["case"].get("detect_every", 1) <= 1}
     out = []
     for c in cases:
         k = c["case"]
@@ -235,7 +270,7 @@ def skipping_gain(cases: list[dict]) -> list[dict]:
 
 
 def pipeline_report(s: BenchSettings, sizes: list[tuple[int, int]], faces: list[int], detectors: list[str],
-                    skip_frames: int = 2, jitter_frames: int = 150) -> dict:
+                    skip_frames: int = 2, jitter_frames: int = 150, detect_every: int = 1) -> dict:
     from edge.errors import AgeGenderError
     from edge.progress import progress
 
@@ -254,11 +289,14 @@ def pipeline_report(s: BenchSettings, sizes: list[tuple[int, int]], faces: list[
         if skip_frames and max(faces) > 0:
             w, h = sizes[0]
             cases.append(run_case(PipelineCase(w, h, max(faces), det, skip_frames), s, analyzer))
+        if detect_every > 1 and max(faces) > 0:
+            for w, h in sizes:
+                cases.append(run_case(PipelineCase(w, h, max(faces), det, detect_every=detect_every), s, analyzer))
     if not used:
         raise AgeGenderError(f"none of the detectors {', '.join(detectors)} could be created")
     return {"kind": "pipeline", "machine": machine_info(), "model": Path(s.model).name, "settings": asdict(s) | {
                 "workdir": None, "sizes": [f"{w}x{h}" for w, h in sizes], "faces": faces, "detectors": detectors,
-                "camera_fps": CAMERA_FPS, "skip_frames": skip_frames},
+                "camera_fps": CAMERA_FPS, "skip_frames": skip_frames, "detect_every": detect_every},
             "cases": cases, "face_cost": face_cost(cases), "batching": batching_gain(model, faces),
             "skipping": skipping_gain(cases),
             "jitter": track_jitter(s, used[0], frames=jitter_frames, smoothing=s.smoothing, model=model)}

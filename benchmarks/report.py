@@ -63,11 +63,14 @@ def pipeline_rows(report: dict) -> list[dict]:
         floor = c.get("floor", {})
         row = {"resolution": f"{k['width']}x{k['height']}" if "width" in k else k.get("source"),
                "faces": k.get("faces", round(c["faces_per_frame"], 1)), "detector": k["detector"],
-               "skip": k.get("skip_frames", 0), "processed_fps": c["processed_fps"], "camera_fps": c["camera_fps"],
+               "skip": k.get("skip_frames", 0), "detect_every": k.get("detect_every", 1),
+               "processed_fps": c["processed_fps"], "camera_fps": c["camera_fps"],
                "dropped": c["frames_dropped"], "capacity_fps": c.get("capacity_fps"), "floor_fps": floor.get("floor_fps"),
                "share": c.get("share_of_floor"), "overhead_ms": c.get("overhead_ms"),
                "e2e_p50": st.get("end_to_end", {}).get("p50_ms"), "e2e_p95": st.get("end_to_end", {}).get("p95_ms"),
-               "cpu_pct": c["resources"]["cpu_percent"], "rss_mb": c["resources"]["peak_rss_mb"]}
+               "cpu_pct": c["resources"]["cpu_percent"], "rss_mb": c["resources"]["peak_rss_mb"],
+               "id_switches_per_1k": c.get("tracking", {}).get("switches_per_1000_face_frames"),
+               "visitors_per_face": c.get("tracking", {}).get("visitors_per_distinct_face")}
         for s in STAGE_COLUMNS:
             if s in st:
                 row[s] = f"{st[s]['p50_ms']:.2f}/{st[s]['p95_ms']:.2f}"
@@ -77,9 +80,10 @@ def pipeline_rows(report: dict) -> list[dict]:
 
 def pipeline_markdown(report: dict, command: str) -> str:
     rows = pipeline_rows(report)
-    main_cols = ["resolution", "faces", "detector", "skip", "processed_fps", "camera_fps", "dropped", "capacity_fps",
-                 "floor_fps", "share", "overhead_ms", "e2e_p50", "e2e_p95", "cpu_pct", "rss_mb"]
-    stage_cols = ["resolution", "faces", "detector", "skip", *STAGE_COLUMNS]
+    main_cols = ["resolution", "faces", "detector", "skip", "detect_every", "processed_fps", "camera_fps", "dropped",
+                 "capacity_fps", "floor_fps", "share", "overhead_ms", "e2e_p50", "e2e_p95", "cpu_pct", "rss_mb",
+                 "id_switches_per_1k", "visitors_per_face"]
+    stage_cols = ["resolution", "faces", "detector", "skip", "detect_every", *STAGE_COLUMNS]
     text = _header("Pipeline", report, command)
     text += (f"Model `{report['model']}`. Clips of UTKFace test faces (or the demo portrait) moving on generated "
              f"backgrounds, paced at {report['settings']['camera_fps']:g} FPS like a camera; every frame is drawn as "
@@ -89,7 +93,10 @@ def pipeline_markdown(report: dict, command: str) -> str:
              "what it could do unpaced.\n"
              "- **floor_fps**: the compute floor: 1000 / (detector model-only time + classifier model-only time for "
              "that many faces). **overhead_ms** = processing time − model-only time: what the pipeline adds.\n"
-             "- **share**: processed FPS / min(floor FPS, camera FPS).\n\n")
+             "- **share**: processed FPS / min(floor FPS, camera FPS).\n"
+             "- **detect_every**: detection every N frames while tracks are stable (`--detect-every`); "
+             "**id_switches_per_1k**: a known face's track id changed, per 1,000 matched face-frames; "
+             "**visitors_per_face**: distinct track ids reported per distinct face in the clip (1.0 is a right count).\n\n")
     text += md_table(rows, main_cols) + "\n\n## Stage times, p50/p95 ms\n\n" + md_table(rows, stage_cols) + "\n"
     if report.get("face_cost"):
         text += "\n## Cost of one more face (line fit of processing time against faces per frame)\n\n"

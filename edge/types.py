@@ -46,6 +46,18 @@ class Detection:
             return {}
         return dict(zip(self.landmark_names, self.landmarks))
 
+    def scaled(self, sx: float, sy: float) -> "Detection":
+        """The same face in an image scaled by ``sx``, ``sy`` (e.g. from a detection copy to the frame)."""
+        box = self.box * np.array([sx, sy, sx, sy], np.float32)
+        lm = None if self.landmarks is None else self.landmarks * np.array([sx, sy], np.float32)
+        return Detection(box, self.score, lm, self.landmark_names)
+
+    def shifted(self, dx: float, dy: float) -> "Detection":
+        """The same face moved by ``dx``, ``dy`` pixels (a track carried forward between detections)."""
+        box = self.box + np.array([dx, dy, dx, dy], np.float32)
+        lm = None if self.landmarks is None else self.landmarks + np.array([dx, dy], np.float32)
+        return Detection(box, self.score, lm, self.landmark_names)
+
 
 @dataclass
 class Prediction:

@@ -48,9 +48,16 @@ def test_pipeline_report(runtime_model, tmp_path):
     from benchmarks.report import pipeline_markdown
 
     s = BenchSettings(str(runtime_model), seconds=1.5, workdir=tmp_path)
-    report = pipeline_report(s, [(320, 240)], [0, 2], ["haar"], skip_frames=2, jitter_frames=20)
+    report = pipeline_report(s, [(320, 240)], [0, 2], ["haar"], skip_frames=2, jitter_frames=20, detect_every=3)
     cases = report["cases"]
-    assert len(cases) == 3 and [c["case"]["faces"] for c in cases] == [0, 2, 2]
+    assert len(cases) == 4 and [c["case"]["faces"] for c in cases] == [0, 2, 2, 2]
+    every = cases[3]
+    assert every["case"]["detect_every"] == 3 and every["detections_skipped"] > 0
+    assert cases[1]["detections_skipped"] == 0
+    for c in cases[1:]:
+        t = c["tracking"]
+        assert t["distinct_faces"] == 2 and t["face_frames"] > 0 and t["visitors_counted"] >= 2
+    cases = cases[:3]
     for c in cases:
         assert c["processed_fps"] > 0 and c["frames_processed"] > 0
         assert c["resources"]["peak_rss_mb"] > 10 and c["resources"]["cpu_percent"] > 0
@@ -67,7 +74,7 @@ def test_pipeline_report(runtime_model, tmp_path):
     assert skip["classifications_per_frame_skipping"] < skip["classifications_per_frame"]
     assert report["jitter"]["raw"]["tracks"] >= 1
     md = pipeline_markdown(report, "agegender bench pipeline")
-    assert "compute floor" in md and "| 320x240 | 2 | haar |" in md
+    assert "compute floor" in md and "| 320x240 | 2 | haar |" in md and "visitors_per_face" in md
 
 
 def test_accuracy_report(tiny_exports, synthetic_utk, tmp_path):

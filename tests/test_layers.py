@@ -142,7 +142,7 @@ def test_every_run_option_reaches_the_typed_settings():
     from edge.service.settings import RunSettings
 
     builders = {"model", "backend", "threads", "providers", "models_dir", "gender_band", "detector",
-                "detector_model", "score_threshold", "nms_threshold", "min_face", "max_faces", "download_models",
+                "detector_model", "score_threshold", "nms_threshold", "min_face", "max_faces", "download_models", "detect_size",
                 "config"}
     fields = {f.name for f in dataclasses.fields(RunSettings)}
     assert set(run_specs(make_parser())) - fields - builders == set()

@@ -46,6 +46,7 @@ class RunMetrics:
         self.faces_total = 0
         self.classifications = 0
         self.classifications_skipped = 0
+        self.detections_skipped = 0
         self.frame_errors = 0
         self.reconnects = 0
         self.stalls = 0
@@ -100,7 +101,8 @@ class RunMetrics:
             fpf = float(np.mean(self._faces_per_frame)) if self._faces_per_frame else 0.0
             counts = {k: getattr(self, k) for k in ("frames_captured", "frames_processed", "frames_dropped",
                                                       "outputs_dropped", "faces_total", "classifications",
-                                                      "classifications_skipped", "frame_errors", "reconnects", "stalls")}
+                                                      "classifications_skipped", "detections_skipped", "frame_errors",
+                                                      "reconnects", "stalls")}
         stages = {}
         for s in STAGES:
             st = self.stage(s)

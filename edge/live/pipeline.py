@@ -21,7 +21,7 @@ from edge.errors import AgeGenderError
 from edge.live.metrics import RunMetrics
 from edge.live.sources import ReconnectingSource, Source, SourceEnded
 from edge.live.tracking import Tracker, TrackerConfig, apply_gender_band
-from edge.types import Detection, Face, Frame
+from edge.types import Face, Frame
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class PipelineConfig:
     read_timeout: float = 1.0
     draw_status: bool = True
     blur_faces: bool = False
+    detect_every: int = 1          # detect at most every N frames while all tracks are settled (1: every frame)
 
 
 class LatestFrameSlot:
@@ -86,12 +87,6 @@ class LatestFrameSlot:
         with self._cond:
             self.closed = True
             self._cond.notify_all()
-
-
-def _scale_detection(d: Detection, sx: float, sy: float) -> Detection:
-    box = d.box * np.array([sx, sy, sx, sy], np.float32)
-    lm = None if d.landmarks is None else d.landmarks * np.array([sx, sy], np.float32)
-    return Detection(box, d.score, lm, d.landmark_names)
 
 
 def blur_faces(image: np.ndarray, faces: Sequence[Face]) -> None:
@@ -129,6 +124,7 @@ class Pipeline:
         self._process_done = threading.Event()
         self._errors: list[BaseException] = []
         self._threads: list[threading.Thread] = []
+        self._since_detection = 0
         self.end_reason = ""
 
     # ------------------------------------------------------------------ control
@@ -200,15 +196,24 @@ class Pipeline:
         """Detect, classify (batched) and track one frame."""
         times = StageTimes()
         image = frame.image
-        det_image = frame.lores if frame.lores is not None else image
-        dets = self.analyzer.detect(det_image, times)
-        if det_image is not image:
-            sx, sy = image.shape[1] / det_image.shape[1], image.shape[0] / det_image.shape[0]
-            dets = [_scale_detection(d, sx, sy) for d in dets]
-        t = time.perf_counter()
-        pairs = self.tracker.update(dets, frame.captured_at)
+        detected = self._detect_now()
+        if detected:
+            det_image = frame.lores if frame.lores is not None else image
+            dets = self.analyzer.detect(det_image, times)
+            if det_image is not image:
+                sx, sy = image.shape[1] / det_image.shape[1], image.shape[0] / det_image.shape[0]
+                dets = [d.scaled(sx, sy) for d in dets]
+            t = time.perf_counter()
+            pairs = self.tracker.update(dets, frame.captured_at)
+            self._since_detection = 0
+        else:
+            t = time.perf_counter()
+            pairs = self.tracker.carry(frame.captured_at)
+            self._since_detection += 1
         track_time = time.perf_counter() - t
-        todo = [i for i, (_, tr) in enumerate(pairs) if self.tracker.needs_classification(tr)]
+        # a carried position is a prediction: classify it only when the track has nothing yet
+        todo = [i for i, (_, tr) in enumerate(pairs) if self.tracker.needs_classification(tr)
+                and (detected or tr.last_prediction is None)]
         preds = self.analyzer.classify(image, [pairs[i][0] for i in todo], times) if todo else []
         t = time.perf_counter()
         by_index = dict(zip(todo, preds))
@@ -225,7 +230,10 @@ class Pipeline:
             faces.append(Face(det, pred, track.track_id))
         track_time += time.perf_counter() - t
         m = self.metrics
-        m.add_time("detect", times.detect)
+        if detected:
+            m.add_time("detect", times.detect)
+        else:
+            m.count("detections_skipped")
         if todo:
             m.add_time("align", times.align)
             m.add_time("infer", times.infer)
@@ -233,6 +241,12 @@ class Pipeline:
         m.count("classifications", len(todo))
         m.count("classifications_skipped", len(pairs) - len(todo))
         return FrameResult(frame, faces, time.monotonic())
+
+    def _detect_now(self) -> bool:
+        """Detect on this frame unless --detect-every allows a skip: every N-th frame, and on every
+        frame while a track is new or lost (or there is none)."""
+        every = self.config.detect_every
+        return every <= 1 or self._since_detection + 1 >= every or not self.tracker.settled()
 
     def _process_loop(self) -> None:
         try:

@@ -2,7 +2,8 @@
 
 Age is an exponential moving average weighted by confidence (a narrow age interval counts
 more); gender is an EMA of log-odds, so a confident frame moves it more than an unsure one.
-A stable track may skip re-classification for a few frames to save compute.
+A stable track may skip re-classification for a few frames to save compute, and between two
+detections (``--detect-every``) tracks are carried forward with a constant-velocity prediction.
 """
 from __future__ import annotations
 
@@ -37,6 +38,13 @@ class Track:
     frames_since_classified: int = 0
     first_seen: float = 0.0
     last_seen: float = 0.0
+    detection: Optional[Detection] = None     # the last real detection
+    velocity: Optional[np.ndarray] = None     # box-centre motion, pixels per frame
+    carried: int = 0                          # frames carried forward since the last real detection
+
+
+def _centre(box: np.ndarray) -> np.ndarray:
+    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], np.float32)
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -92,11 +100,15 @@ class Tracker:
         for di, det in enumerate(detections):
             if di in matched_d:
                 t = self.tracks[matched_d[di]]
+                if t.detection is not None:
+                    step = (_centre(det.box) - _centre(t.detection.box)) / (t.carried + 1 + t.missed)
+                    t.velocity = step if t.velocity is None else 0.5 * t.velocity + 0.5 * step
                 t.box, t.hits, t.missed, t.last_seen = det.box.copy(), t.hits + 1, 0, now
             else:
                 t = Track(self._next_id, det.box.copy(), first_seen=now, last_seen=now)
                 self._next_id += 1
                 self.tracks.append(t)
+            t.detection, t.carried = det, 0
             out.append((det, t))
         self.ended = []
         keep = []
@@ -108,6 +120,26 @@ class Tracker:
             else:
                 keep.append(t)
         self.tracks = keep
+        return out
+
+    def settled(self) -> bool:
+        """True when detection may be skipped: there are tracks, none is new and none was missed."""
+        return bool(self.tracks) and all(t.hits >= self.config.min_hits_to_skip and t.missed == 0
+                                         for t in self.tracks)
+
+    def carry(self, now: float = 0.0) -> list[tuple[Detection, Track]]:
+        """A frame without detection: every track moves on by its velocity from its last real
+        detection (landmarks too). Hits and misses are unchanged; the next detection corrects it."""
+        out = []
+        for t in self.tracks:
+            if t.detection is None:
+                continue
+            t.carried += 1
+            v = t.velocity if t.velocity is not None else np.zeros(2, np.float32)
+            det = t.detection.shifted(float(v[0]) * t.carried, float(v[1]) * t.carried)
+            t.box, t.last_seen = det.box.copy(), now
+            out.append((det, t))
+        self.ended = []
         return out
 
     def needs_classification(self, track: Track) -> bool:

@@ -28,6 +28,7 @@ class RunSettings:
     race: bool = False
     smoothing: float = 0.3
     skip_frames: int = 0
+    detect_every: int = 1
     blur_faces: bool = False
     # outputs
     json: Optional[str] = None          # "-": stdout

@@ -1,0 +1,159 @@
+"""Real-time headroom: detection on a downscaled copy (--detect-size) and detection every N frames with
+tracks carried forward at constant velocity (--detect-every)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.contract import ModelContract
+from edge.live.pipeline import Pipeline, PipelineConfig
+from edge.live.tracking import Tracker, TrackerConfig
+from edge.types import Detection, Frame, Prediction
+from edge.vision.analyzer import FaceAnalyzer, detection_scale
+from edge.vision.decode import DecodeConfig
+from edge.vision.detectors import DetectorConfig
+
+
+def test_detection_scale_only_shrinks():
+    assert detection_scale((480, 640), 320) == 0.5
+    assert detection_scale((720, 1280), 320) == 0.25
+    assert detection_scale((480, 640), 0) == 1.0 and detection_scale((240, 320), 480) == 1.0
+
+
+class _RecordingDetector:
+    """Finds one face at fixed fractions of whatever image it gets; records sizes and min_face."""
+
+    name = "yunet"
+    landmark_names = ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
+
+    def __init__(self):
+        self.config = DetectorConfig(min_face=24)
+        self.calls: list[tuple[tuple[int, int], int]] = []
+
+    def detect(self, image):
+        h, w = image.shape[:2]
+        self.calls.append(((w, h), self.config.min_face))
+        box = np.array([0.25 * w, 0.25 * h, 0.5 * w, 0.5 * h], np.float32)
+        lm = np.array([[0.3 * w, 0.3 * h]] * 5, np.float32)
+        return [Detection(box, 0.9, lm, self.landmark_names)]
+
+
+class _NoModel:
+    contract = ModelContract()
+
+
+def test_detect_size_maps_boxes_back_and_scales_min_face():
+    det = _RecordingDetector()
+    analyzer = FaceAnalyzer(det, _NoModel(), DecodeConfig(), detect_size=320)
+    faces = analyzer.detect(np.zeros((480, 640, 3), np.uint8))
+    assert det.calls == [((320, 240), 12)]                       # half size, min_face halved for the call
+    assert det.config.min_face == 24                             # and restored after it
+    np.testing.assert_allclose(faces[0].box, [160, 120, 320, 240], atol=0.5)
+    np.testing.assert_allclose(faces[0].landmarks[0], [192, 144], atol=0.5)
+    FaceAnalyzer(det, _NoModel(), DecodeConfig(), detect_size=0).detect(np.zeros((480, 640, 3), np.uint8))
+    assert det.calls[-1] == ((640, 480), 24)
+
+
+def test_detect_size_on_the_demo_frame_with_the_packaged_yunet():
+    from edge.live.demo import render_demo_frame
+    from edge.live.tracking import iou_matrix
+    from edge.vision.detectors import create_detector
+
+    frame = render_demo_frame(60)
+    full = FaceAnalyzer(create_detector("yunet"), _NoModel(), detect_size=0).detect(frame)
+    small = FaceAnalyzer(create_detector("yunet"), _NoModel(), detect_size=320).detect(frame)
+    assert len(full) == len(small) == 2
+    iou = iou_matrix(np.stack([d.box for d in full]), np.stack([d.box for d in small]))
+    assert iou.max(axis=1).min() > 0.85
+
+
+def _det(x: float, y: float = 100.0) -> Detection:
+    return Detection(np.array([x, y, x + 50, y + 50], np.float32), 0.9, np.array([[x + 10, y + 10]], np.float32))
+
+
+def test_carry_moves_tracks_at_their_velocity_until_the_next_detection():
+    tr = Tracker(TrackerConfig(min_hits_to_skip=3))
+    for x in (100, 105, 110):
+        tr.update([_det(x)])
+    assert tr.settled()
+    (det, track), = tr.carry()
+    np.testing.assert_allclose(det.box[:2], [115, 100], atol=1e-4)
+    np.testing.assert_allclose(det.landmarks[0], [125, 110], atol=1e-4)
+    (det, _), = tr.carry()
+    np.testing.assert_allclose(det.box[0], 120, atol=1e-4)
+    (_, again), = tr.update([_det(125)])                         # the next real detection, 3 frames on
+    assert again.track_id == track.track_id and again.carried == 0
+    np.testing.assert_allclose(again.velocity, [5.0, 0.0], atol=0.6)
+
+
+def test_new_or_lost_tracks_are_not_settled():
+    tr = Tracker(TrackerConfig(min_hits_to_skip=3))
+    assert not tr.settled()                                        # no tracks: keep detecting
+    tr.update([_det(100)])
+    assert not tr.settled()                                        # new
+    tr.update([_det(100)]); tr.update([_det(100)])
+    assert tr.settled()
+    tr.update([])
+    assert not tr.settled()                                        # missed once: lost
+
+
+class _CountingAnalyzer:
+    """One face drifting right by 2 px a frame."""
+
+    def __init__(self):
+        self.model, self.decode, self.detects = type("M", (), {"contract": ModelContract()})(), DecodeConfig(), 0
+
+    def detect(self, image, times=None):
+        self.detects += 1
+        return [_det(100 + 2 * self.frame_index)]
+
+    def classify(self, image, dets, times=None):
+        return [Prediction(30.0, (25.0, 35.0), "25-32", 0.9, "female") for _ in dets]
+
+
+@pytest.mark.parametrize("every, max_detects", [(1, 30), (3, 13)])
+def test_detect_every_skips_detection_on_settled_tracks_and_keeps_the_id(every, max_detects):
+    analyzer = _CountingAnalyzer()
+    pipe = Pipeline.__new__(Pipeline)
+    Pipeline.__init__(pipe, _NoSource(), analyzer, [], PipelineConfig(detect_every=every))
+    ids, boxes = set(), []
+    for i in range(30):
+        analyzer.frame_index = i
+        result = pipe.process(Frame(np.zeros((480, 640, 3), np.uint8), i, 0.0, float(i), "test"))
+        ids |= {f.track_id for f in result.faces}
+        boxes.append(result.faces[0].detection.box[0])
+    assert analyzer.detects <= max_detects and len(ids) == 1
+    assert pipe.metrics.detections_skipped == 30 - analyzer.detects
+    np.testing.assert_allclose(boxes, [100 + 2 * i for i in range(30)], atol=1.5)   # carried boxes follow the face
+
+
+class _NoSource:
+    name, live, retry_at_start = "none", False, False
+
+
+def test_track_quality_counts_switches_and_visitors():
+    from benchmarks.track_quality import score_tracks
+
+    a = np.array([0, 0, 50, 50], np.float32)
+    b = np.array([200, 0, 250, 50], np.float32)
+    frames = [({0: a, 1: b}, [(1, a), (2, b)]),
+              ({0: a, 1: b}, [(1, a), (3, b)]),          # face 1 switched from track 2 to 3
+              ({0: a, 1: b}, [(1, a)]),                  # face 1 missed
+              ({0: a}, [(1, a + 5), (9, b + 500)])]      # a false track far from any face; face 0 moved a bit
+    q = score_tracks(frames)
+    assert (q.face_frames, q.missed_face_frames, q.id_switches) == (6, 1, 1)
+    assert (q.distinct_faces, q.visitors_counted) == (2, 4)
+    assert q.switches_per_1000 == pytest.approx(1000 / 6) and q.visitors_per_face == 2.0
+    assert q.as_dict()["visitors_per_distinct_face"] == 2.0
+
+
+def test_clip_truth_matches_where_faces_are_drawn():
+    from benchmarks.clips import ClipSpec, FaceTrack, render, truth_boxes
+
+    spec = ClipSpec(320, 240, faces=2, frames=10)
+    chip = np.full((100, 100, 3), 255, np.uint8)
+    tracks = [FaceTrack("a", 30, chip, 0.0, 1.0), FaceTrack("b", 40, chip, 1.0, 1.0)]
+    frame = render(spec, tracks, 3, np.zeros((240, 320, 3), np.uint8))
+    for box in truth_boxes(spec, tracks, 3).values():
+        x1, y1, x2, y2 = (int(v) for v in box)
+        assert frame[(y1 + y2) // 2, (x1 + x2) // 2].min() > 200    # the chip's white centre is there
