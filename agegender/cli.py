@@ -288,6 +288,9 @@ def _add_evaluate_parser(sub) -> None:
     p.add_argument("--models-dir", action="append", default=[])
     p.add_argument("--detector", default="yunet")
     p.add_argument("--history", default=None, help="training history.csv to plot")
+    p.add_argument("--stability", type=int, default=0, metavar="N",
+                   help="also measure on N faces how far one face's age and p(female) move under ±1 grey level of "
+                        "noise and a 0.25 px shift of the alignment")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("cross-report", help="cross-dataset table from evaluate summaries (UTKFace test, FairFace val)")

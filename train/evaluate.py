@@ -229,6 +229,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.framing_check:
         result.metrics["framing"] = framing_check(model, args.data, args.split, args.detector,
                                                   tuple(args.models_dir), args.limit)
+    if args.stability:
+        from train.stability import measure_stability, sample_chips
+
+        chips = sample_chips(result.faces.paths, args.stability)
+        result.metrics["stability"] = measure_stability(model, chips).as_dict()
     summary = summarize(result.metrics)
     print(json.dumps(summary, indent=2))
     if args.out:
@@ -258,6 +263,9 @@ def summarize(m: dict) -> dict:
         s["race_acc"] = round(m["race"]["accuracy"], 4)
     if "framing" in m:
         s["framing"] = m["framing"]
+    if "stability" in m:
+        s["stability"] = {k: ({kk: round(vv, 4) for kk, vv in v.items()} if isinstance(v, dict) else v)
+                          for k, v in m["stability"].items()}
     return s
 
 

@@ -136,9 +136,22 @@ def bin_direction_markdown(table: dict) -> list[str]:
     lines = ["### Faces read above / below their age bin, by bin and race (% above / % below)", "",
              "| bin | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for label, row in table["cells"].items():
-        cells = [f"{100 * row[c]['above']:.0f} / {100 * row[c]['below']:.0f}" if c in row else "" for c in cols]
+        cells = [f"{100 * row[c]['above']:.0f} / {100 * row[c]['below']:.0f}" + (f" ({row[c]['n']})" if c == "all" else "")
+                 if c in row else "" for c in cols]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines + [""]
+
+
+def stability_markdown(st: dict) -> list[str]:
+    """One face's answer under ±1 grey level of noise and a 0.25 px alignment shift."""
+    lines = ["## Stability of single faces", "",
+             f"{st['n']} faces; the change of each face's answer against the clean crop.", "",
+             "| perturbation | age change mean | p95 | max | p(female) change p95 | max |", "|---|---|---|---|---|---|"]
+    for key, label in (("noise_1_grey_level", "±1 grey level noise"), ("shift_0_25_px", "0.25 px alignment shift")):
+        c = st[key]
+        lines.append(f"| {label} | {c['age_mean']:.2f} y | {c['age_p95']:.2f} y | {c['age_max']:.2f} y | "
+                     f"{c['p_female_p95']:.3f} | {c['p_female_max']:.3f} |")
+    return lines + ["", "Faces per bin in brackets in the last column.", ""]
 
 
 def markdown(result, plots: list[str]) -> str:
@@ -196,6 +209,8 @@ def markdown(result, plots: list[str]) -> str:
             lines.append(f"| gender accuracy | {_pct(f['gender_acc_direct'])} | {_pct(f['gender_acc_pipeline'])} | "
                          f"{f['gender_acc_delta_pp']:+.2f} pp |")
         lines.append("")
+    if "stability" in m:
+        lines += stability_markdown(m["stability"])
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(lines)

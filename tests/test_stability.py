@@ -1,0 +1,58 @@
+"""Single-face stability: ±1 grey level of noise and a 0.25 px alignment shift."""
+import numpy as np
+import pytest
+
+from edge.contract import ModelContract
+from train.evaluate import LoadedModel
+from train.stability import Change, measure_stability, warp_crops, with_grey_noise
+
+
+def _chip(seed: int, side: int = 200) -> np.ndarray:
+    import cv2
+
+    small = np.random.default_rng(seed).integers(0, 255, (8, 8, 3), dtype=np.uint8)
+    return cv2.resize(small, (side, side), interpolation=cv2.INTER_CUBIC)
+
+
+def test_warp_without_shift_is_a_plain_resize_and_a_shift_moves_the_grid():
+    import cv2
+
+    chip = _chip(0)
+    plain = warp_crops([chip], 96, 0.0, rgb=False)[0]
+    ref = cv2.resize(chip, (96, 96), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(plain.astype(int) - ref.astype(int)).mean() < 2.0
+    moved = warp_crops([chip], 96, 0.25, rgb=False)[0]
+    assert 0 < np.abs(moved.astype(int) - plain.astype(int)).mean() < 3.0
+    assert (warp_crops([chip], 96, 0.0, rgb=True)[0] == plain[..., ::-1]).all()
+
+
+def test_grey_noise_is_at_most_one_level_and_clipped():
+    x = np.array([[0, 255, 128]], np.uint8).reshape(1, 1, 3, 1).repeat(3, -1)
+    y = with_grey_noise(np.repeat(x, 500, 0))
+    d = y.astype(int) - np.repeat(x, 500, 0).astype(int)
+    assert d.min() >= -1 and d.max() <= 1 and (d != 0).any()
+    assert y.min() >= 0 and y.max() <= 255
+
+
+def _brightness_model(gain: float) -> LoadedModel:
+    """Age = gain x mean pixel: a model whose sensitivity to the input we know."""
+    def predict(batch):
+        m = batch.reshape(len(batch), -1).mean(1).astype(np.float32)
+        return {"age": gain * m[:, None], "gender": np.full((len(batch), 1), 0.5, np.float32)}
+    return LoadedModel(path=None, contract=ModelContract(input_size=32), predict=predict, kind="test")
+
+
+def test_a_model_that_ignores_the_input_is_perfectly_stable_and_a_sensitive_one_is_not():
+    chips = [_chip(i, 64) for i in range(12)]
+    still = measure_stability(_brightness_model(0.0), chips)
+    assert still.noise.age_max == 0 and still.shift.age_max == 0 and still.n == 12
+    jumpy = measure_stability(_brightness_model(50.0), chips)
+    assert jumpy.noise.age_mean > 0 and jumpy.noise.age_p95 <= jumpy.noise.age_max
+    assert jumpy.as_dict()["shift_0_25_px"]["age_mean"] > 0
+
+
+def test_change_between_outputs():
+    a = {"age": np.array([[10.0], [20.0]]), "gender": np.array([[0.1], [0.9]])}
+    b = {"age": np.array([[11.0], [20.0]]), "gender": np.array([[0.1], [0.5]])}
+    c = Change.between(a, b)
+    assert c.age_mean == pytest.approx(0.5) and c.age_max == 1.0 and c.p_female_max == pytest.approx(0.4)
