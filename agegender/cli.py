@@ -316,6 +316,9 @@ def _add_export_parser(sub) -> None:
     p.add_argument("--name", default=None, help="file stem (default: the contract's name)")
     p.add_argument("--onnx-reduce-range", default="auto", choices=["auto", "on", "off"],
                    help="7-bit activations for ONNX INT8 (auto: on for x86 CPUs without VNNI)")
+    p.add_argument("--float-tail", action="store_true",
+                   help="end the files at the logits; the runtime applies softmax, sigmoid and the expected age in "
+                        "float32 (an INT8 file then does not round the 101-bin age softmax)")
     p.add_argument("--verify", action="store_true", help="evaluate every file on --verify-data and write EXPORTS.md")
     p.add_argument("--verify-only", action="store_true", help="verify files an earlier export wrote to --out")
     p.add_argument("--verify-data", default=None, help="data folder for --verify (test split)")

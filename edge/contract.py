@@ -69,6 +69,13 @@ OUTPUT_MEANINGS = {
     "gender": "probability that the face is female, shape (N, 1)",
     "race": "probabilities over race_labels, shape (N, len(race_labels))",
 }
+# A "float tail" export ends at the logits: the runtime applies softmax, sigmoid and the expectation in
+# float32, so an INT8 file does not round a 101-bin softmax to 1/256 steps.
+FLOAT_TAIL_OUTPUT_MEANINGS = {
+    "age_logits": "logits over ages 0..age_max years, shape (N, age_max+1); softmax them for age_dist",
+    "gender_logit": "logit of p(female), shape (N, 1); sigmoid it for gender",
+    "race_logits": "logits over race_labels, shape (N, len(race_labels)); softmax them for race",
+}
 
 
 def group_label(group: Sequence[Optional[int]]) -> str:
@@ -152,7 +159,7 @@ class ModelContract:
             raise ContractError(f"{source}: color_order must be RGB or BGR, not {self.color_order!r}")
         if self.layout != "NHWC":
             raise ContractError(f"{source}: only NHWC layout is supported, not {self.layout!r}")
-        if "age" not in self.outputs and "age_dist" not in self.outputs:
+        if not {"age", "age_dist", "age_logits"} & set(self.outputs):
             raise ContractError(f"{source}: the contract names no age output")
         if len(self.gender_labels) != 2:
             raise ContractError(f"{source}: gender_labels must have two entries")

@@ -59,12 +59,16 @@ def check_writable(out: Path) -> None:
 
 
 def export_all(model_path: Path, formats: list[str], out: Path, calib_data: Optional[str], calib_n: int = 400,
-               name: Optional[str] = None, onnx_reduce_range: str = "auto") -> list[ExportedFile]:
+               name: Optional[str] = None, onnx_reduce_range: str = "auto", float_tail: bool = False
+               ) -> list[ExportedFile]:
+    """Export to every format; ``float_tail``: the files end at the logits and the runtime applies
+    softmax, sigmoid and the expected age in float32 (see ``train.model.float_tail_view``)."""
     from export import onnx_export, tflite_export
     from export.calibration import calibration_images
     from export.saved_model import export_saved_model
     from train.evaluate import load_model_for_eval, run_model
-    from train.model import load_keras_model
+    from edge.contract import FLOAT_TAIL_OUTPUT_MEANINGS
+    from train.model import float_tail_view, load_keras_model
 
     check_writable(out)
     if any(f in NEEDS_CALIBRATION for f in formats) and not calib_data:
@@ -83,14 +87,17 @@ def export_all(model_path: Path, formats: list[str], out: Path, calib_data: Opti
     ref_out = run_model(reference, check_faces)
     results: list[ExportedFile] = []
     with tempfile.TemporaryDirectory(prefix="agegender-export-") as tmp:
-        saved = export_saved_model(keras_model, Path(tmp) / "saved_model", contract.input_size)
+        graph = float_tail_view(keras_model) if float_tail else keras_model
+        saved = export_saved_model(graph, Path(tmp) / "saved_model", contract.input_size)
         onnx_fp32: Optional[Path] = None
         for fmt in formats:
             suffix, precision = FORMATS[fmt]
             target = out / f"{stem}{suffix}"
             c = ModelContract.from_dict(contract.to_dict(), "contract")
             c.precision = precision
-            c.provenance = dict(contract.provenance, exported_from=model_path.name, format=fmt)
+            c.provenance = dict(contract.provenance, exported_from=model_path.name, format=fmt, float_tail=float_tail)
+            if float_tail:
+                c.outputs = dict(FLOAT_TAIL_OUTPUT_MEANINGS)
             log.info("exporting %s -> %s", fmt, target)
             if fmt.startswith("tflite"):
                 data = tflite_export.convert(saved, precision, calib)
@@ -144,7 +151,7 @@ def run_export(args: argparse.Namespace) -> int:
         results = existing_exports(Path(args.model), formats, out, args.name)
     else:
         results = export_all(Path(args.model), formats, out, args.calib, args.calib_n, args.name,
-                             args.onnx_reduce_range)
+                             args.onnx_reduce_range, float_tail=args.float_tail)
     for r in (r for r in results if r.check):
         print(f"{r.format:12s} {r.path}  {r.size_bytes / 1e6:.2f} MB  mean|Δage| {r.check['age_abs_diff_mean']:.3f} y  "
               f"same gender {100 * r.check['same_gender_decision']:.1f}%")

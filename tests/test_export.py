@@ -102,3 +102,25 @@ def test_verify_only_writes_the_exports_table(tiny_keras_model, tiny_exports, sy
     r = run_cli("export", str(tiny_keras_model), "--formats", "openvino", "--out", str(out / "nothing"),
                 "--verify-only", "--verify-data", str(synthetic_utk))
     assert r.returncode == 2 and "not found" in r.stderr
+
+
+def test_float_tail_export_ends_at_logits_and_the_runtime_finishes_in_float(tiny_keras_model, synthetic_utk,
+                                                                            tmp_path):
+    """--float-tail: the files output logits; edge applies softmax, sigmoid and the expectation."""
+    from edge.vision.backends import open_backend
+    from edge.vision.model import AgeGenderModel
+    from export.cli import export_all
+
+    results = export_all(tiny_keras_model, ["tflite-int8", "onnx-fp32"], tmp_path, str(synthetic_utk), calib_n=300,
+                         float_tail=True)
+    for r in results:
+        names = {o.name for o in open_backend(r.path).outputs}
+        assert names == {"age_logits", "gender_logit", "race_logits"}, names
+        m = AgeGenderModel(r.path)
+        assert set(m.contract.outputs) == {"age_logits", "gender_logit", "race_logits"}
+        out = m.infer(np.random.default_rng(0).integers(0, 255, (4, 64, 64, 3), dtype=np.uint8))
+        assert out["age_dist"].shape == (4, 101) and np.allclose(out["age_dist"].sum(1), 1, atol=1e-5)
+        assert np.allclose(out["age"][:, 0], (out["age_dist"] * np.arange(101)).sum(1), atol=1e-3)
+        assert ((out["gender"] > 0) & (out["gender"] < 1)).all() and np.allclose(out["race"].sum(1), 1, atol=1e-5)
+    fp32 = next(r for r in results if r.format == "onnx-fp32")
+    assert fp32.check["age_abs_diff_max"] < 0.01 and fp32.check["same_gender_decision"] == 1.0   # same as Keras

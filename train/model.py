@@ -54,6 +54,22 @@ def build_model(input_size: int = 96, alpha: float = 1.0, backbone_weights: str 
     return model
 
 
+def float_tail_view(model):
+    """The same network ending at its logits (age, gender, race), for a "float tail" export: the
+    runtime applies softmax, sigmoid and the expected age in float32 (``edge.vision.model.from_logits``)."""
+    import keras
+    from keras import layers
+
+    features = model.get_layer("dropout").output
+    outputs = {"age_logits": model.get_layer("age_logits").output}
+    for name, out_name in (("gender", "gender_logit"), ("race", "race_logits")):
+        head = model.get_layer(name)
+        linear = layers.Dense(head.units, name=out_name)
+        outputs[out_name] = linear(features)
+        linear.set_weights(head.get_weights())
+    return keras.Model(model.input, outputs, name="agegender_float_tail")
+
+
 def training_view(model):
     """The same layers without the derived ``age`` output, which has no loss of its own."""
     import keras

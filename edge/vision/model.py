@@ -23,6 +23,26 @@ MODEL_ZOO = {
 }
 
 
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def from_logits(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A float-tail model's logits -> the usual outputs (age_dist, age, gender, race), in float32."""
+    if "age_logits" not in outputs:
+        return outputs
+    out = dict(outputs)
+    dist = _softmax(np.asarray(out.pop("age_logits"), np.float32))
+    out["age_dist"] = dist
+    out["age"] = (dist * np.arange(dist.shape[1], dtype=np.float32)).sum(1, keepdims=True)
+    if "gender_logit" in out:
+        out["gender"] = 1.0 / (1.0 + np.exp(-np.asarray(out.pop("gender_logit"), np.float32)))
+    if "race_logits" in out:
+        out["race"] = _softmax(np.asarray(out.pop("race_logits"), np.float32))
+    return out
+
+
 def model_file_bytes(path: str | Path) -> int:
     """Size on disk of a model file; an OpenVINO ``.xml`` counts its ``.bin`` weights too."""
     path = Path(path)
@@ -69,14 +89,15 @@ def check_contract(contract: ModelContract, backend: Backend, path: Path) -> Non
         raise ContractError(f"{path}: model input {list(shape)} does not match the contract's "
                             f"{contract.input_size}x{contract.input_size}x3 NHWC")
     names = {o.name for o in backend.outputs}
-    missing = [n for n in ("gender",) if n not in names] + ([] if names & {"age", "age_dist"} else ["age"])
+    missing = ([] if names & {"gender", "gender_logit"} else ["gender"]) + \
+        ([] if names & {"age", "age_dist", "age_logits"} else ["age"])
     if missing:
         raise ContractError(f"{path}: model lacks output(s) {', '.join(missing)} named by the contract "
                             f"(it has {', '.join(sorted(names))})")
     for o in backend.outputs:
-        if o.name == "age_dist" and o.shape[-1] not in (-1, contract.age_max + 1):
+        if o.name in ("age_dist", "age_logits") and o.shape[-1] not in (-1, contract.age_max + 1):
             raise ContractError(f"{path}: age_dist has {o.shape[-1]} bins, the contract says {contract.age_max + 1}")
-        if o.name == "race" and o.shape[-1] not in (-1, len(contract.race_labels)):
+        if o.name in ("race", "race_logits") and o.shape[-1] not in (-1, len(contract.race_labels)):
             raise ContractError(f"{path}: race has {o.shape[-1]} classes, the contract names {len(contract.race_labels)}")
 
 
@@ -102,7 +123,7 @@ class AgeGenderModel:
             return {}
         step = self.max_batch or len(crops)
         parts = [self.backend.infer(crops[i:i + step]) for i in range(0, len(crops), step)]
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return from_logits({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
 
     def predict(self, crops: np.ndarray, cfg: Optional[DecodeConfig] = None) -> list[Prediction]:
         if len(crops) == 0:
