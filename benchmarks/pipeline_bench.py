@@ -270,7 +270,8 @@ def skipping_gain(cases: list[dict]) -> list[dict]:
 
 
 def pipeline_report(s: BenchSettings, sizes: list[tuple[int, int]], faces: list[int], detectors: list[str],
-                    skip_frames: int = 2, jitter_frames: int = 150, detect_every: int = 1) -> dict:
+                    skip_frames: int = 2, jitter_frames: int = 150, detect_every: int = 1,
+                    detect_study_faces: int = 0) -> dict:
     from edge.errors import AgeGenderError
     from edge.progress import progress
 
@@ -294,7 +295,13 @@ def pipeline_report(s: BenchSettings, sizes: list[tuple[int, int]], faces: list[
                 cases.append(run_case(PipelineCase(w, h, max(faces), det, detect_every=detect_every), s, analyzer))
     if not used:
         raise AgeGenderError(f"none of the detectors {', '.join(detectors)} could be created")
-    return {"kind": "pipeline", "machine": machine_info(), "model": Path(s.model).name, "settings": asdict(s) | {
+    study = None
+    if detect_study_faces and s.data:
+        from benchmarks.detect_size import detect_size_study
+
+        study = detect_size_study(build_analyzer(used[0], s, model), s.data, detect_study_faces)
+        study["detector"] = used[0]
+    return {"detection_size": study,"kind": "pipeline", "machine": machine_info(), "model": Path(s.model).name, "settings": asdict(s) | {
                 "workdir": None, "sizes": [f"{w}x{h}" for w, h in sizes], "faces": faces, "detectors": detectors,
                 "camera_fps": CAMERA_FPS, "skip_frames": skip_frames, "detect_every": detect_every},
             "cases": cases, "face_cost": face_cost(cases), "batching": batching_gain(model, faces),

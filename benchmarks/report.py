@@ -98,6 +98,16 @@ def pipeline_markdown(report: dict, command: str) -> str:
              "**id_switches_per_1k**: a known face's track id changed, per 1,000 matched face-frames; "
              "**visitors_per_face**: distinct track ids reported per distinct face in the clip (1.0 is a right count).\n\n")
     text += md_table(rows, main_cols) + "\n\n## Stage times, p50/p95 ms\n\n" + md_table(rows, stage_cols) + "\n"
+    study = report.get("detection_size")
+    if study:
+        text += (f"\n## Detection size\n\n{study['faces']} UTKFace test faces per resolution, one per frame at sizes "
+                 f"that put the face between about 24 and 200 px wide, detected by {study.get('detector', 'the detector')} "
+                 "on the full frame (the reference) and on copies whose long side is `detect_size` pixels. Recall and "
+                 "landmark error are against the full-frame detection; the age MAE is after alignment with each size's "
+                 "landmarks (`age_mae_full`: the same faces with full-frame landmarks).\n\n")
+        text += md_table(study["rows"], ["resolution", "detect_size", "face_width", "faces", "recall",
+                                         "landmark_error_px", "age_mae", "age_mae_full"]) + "\n"
+        text += (f"\nChosen default: **{study['default'] or 'full frame'}** ({study['rule']}).\n")
     if report.get("face_cost"):
         text += "\n## Cost of one more face (line fit of processing time against faces per frame)\n\n"
         text += md_table(report["face_cost"], ["resolution", "detector", "ms_with_no_face", "ms_per_extra_face"]) + "\n"

@@ -157,3 +157,34 @@ def test_clip_truth_matches_where_faces_are_drawn():
     for box in truth_boxes(spec, tracks, 3).values():
         x1, y1, x2, y2 = (int(v) for v in box)
         assert frame[(y1 + y2) // 2, (x1 + x2) // 2].min() > 200    # the chip's white centre is there
+
+
+def test_detect_size_rows_on_composited_faces_and_the_default_rule():
+    import cv2
+
+    from benchmarks.detect_size import choose_default, composite_frames, detect_size_rows
+    from edge.live.demo import astronaut_face
+    from edge.vision.detectors import create_detector
+
+    face = astronaut_face()
+    chip = cv2.resize(face[:210, :210], (200, 200))
+    frames = composite_frames([chip] * 12, [35.0] * 12, 640, 480, seed=1)
+
+    class _Ages:
+        contract = ModelContract()
+
+    analyzer = FaceAnalyzer(create_detector("yunet"), _Ages())
+    analyzer.classify = lambda image, dets: [Prediction(30.0, (25.0, 35.0), "25-32", 0.5, "female") for _ in dets]
+    rows = detect_size_rows(analyzer, frames, "640x480", sizes=(320, 0))
+    full = [r for r in rows if r["detect_size"] == "full"]
+    assert full and all(r["recall"] == 1.0 and r["landmark_error_px"] == 0.0 for r in full)
+    assert sum(r["faces"] for r in full) >= 10 and analyzer.detect_size == 0
+    assert {r["detect_size"] for r in rows} == {320, "full"}
+
+    def row(size, width, recall, mae):
+        return {"resolution": "640x480", "detect_size": size, "face_width": width, "faces": 100, "recall": recall,
+                "age_mae": mae, "age_mae_full": 5.0}
+    table = [row(160, "40-63", 0.98, 5.0), row(240, "40-63", 0.999, 5.2), row(320, "40-63", 1.0, 5.03),
+             row(320, "24-39", 0.5, 9.0)]          # small faces do not count for the rule
+    assert choose_default(table) == 320
+    assert choose_default([row(320, "40-63", 0.9, 5.0)]) is None
