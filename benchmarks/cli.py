@@ -108,6 +108,7 @@ def run_pipeline(args: argparse.Namespace) -> dict:
     report = pipeline_report(settings, sizes, faces, detectors, skip_frames=args.skip_frames,
                              detect_every=0 if args.quick else args.detect_every,
                              detect_study_faces=0 if args.quick else args.detect_study_faces,
+                             thread_counts=[] if args.quick else _csv_ints(args.thread_counts, "--thread-counts"),
                              jitter_frames=90 if args.quick else 150)
     write_report(out, "pipeline", report, pipeline_markdown(report, command_line()))
     pipeline_charts(report, out)
@@ -156,6 +157,9 @@ def add_bench_parser(sub) -> None:
     p.add_argument("--detect-every", type=int, default=3,
                    help="pipeline: also measure detection every N frames, at every size with the most faces (1: not)")
     p.add_argument("--detect-size", type=int, default=0, help="pipeline: detection on a copy with this long side")
+    p.add_argument("--thread-counts", default="",
+                   help="pipeline: also run the first size with the most faces at these classifier thread counts, "
+                        "e.g. 1,2,4")
     p.add_argument("--detect-study-faces", type=int, default=300,
                    help="pipeline with --data: UTKFace test faces per resolution for the detection-size table (0: skip)")
     p.add_argument("--threads-pipeline", type=int, default=0, help="pipeline: classifier threads (0: runtime default)")

@@ -11,7 +11,7 @@ import logging
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -32,6 +32,7 @@ class PipelineCase:
     detector: str
     skip_frames: int = 0
     detect_every: int = 1
+    threads: int = 0                    # classifier threads of this case (0: the settings' threads)
 
     @property
     def resolution(self) -> str:
@@ -86,11 +87,11 @@ class _Keep:
             self.image = result.frame.image
 
 
-def load_classifier(s: BenchSettings):
+def load_classifier(s: BenchSettings, threads: int = 0):
     from edge.vision.backends import BackendOptions
     from edge.vision.model import AgeGenderModel
 
-    return AgeGenderModel(s.model, options=BackendOptions(threads=s.threads))
+    return AgeGenderModel(s.model, options=BackendOptions(threads=threads or s.threads))
 
 
 def build_analyzer(detector: str, s: BenchSettings, model=None):
@@ -218,7 +219,7 @@ def face_cost(cases: list[dict]) -> list[dict]:
     groups: dict[tuple, list[tuple[int, float]]] = {}
     for c in cases:
         k = c["case"]
-        if k.get("skip_frames", 0) or k.get("detect_every", 1) > 1 or "process" not in c["stages"]:
+        if k.get("skip_frames", 0) or k.get("detect_every", 1) > 1 or k.get("threads") or "process" not in c["stages"]:
             continue
         groups.setdefault((f"{k['width']}x{k['height']}", k["detector"]), []).append(
             (k["faces"], c["stages"]["process"]["mean_ms"]))
@@ -251,7 +252,8 @@ def batching_gain(model, faces: list[int]) -> list[dict]:
 def skipping_gain(cases: list[dict]) -> list[dict]:
     """Track skipping: the same clip with and without re-classifying stable tracks every frame."""
     base = {(c["case"]["width"], c["case"]["height"], c["case"]["faces"], c["case"]["detector"]): c
-            for c in cases if not c["case"].get("skip_frames") and c["case"].get("detect_every", 1) <= 1}
+            for c in cases if not c["case"].get("skip_frames") and c["case"].get("detect_every", 1) <= 1
+            and not c["case"].get("threads")}
     out = []
     for c in cases:
         k = c["case"]
@@ -271,7 +273,7 @@ def skipping_gain(cases: list[dict]) -> list[dict]:
 
 def pipeline_report(s: BenchSettings, sizes: list[tuple[int, int]], faces: list[int], detectors: list[str],
                     skip_frames: int = 2, jitter_frames: int = 150, detect_every: int = 1,
-                    detect_study_faces: int = 0) -> dict:
+                    detect_study_faces: int = 0, thread_counts: Sequence[int] = ()) -> dict:
     from edge.errors import AgeGenderError
     from edge.progress import progress
 
@@ -293,6 +295,10 @@ def pipeline_report(s: BenchSettings, sizes: list[tuple[int, int]], faces: list[
         if detect_every > 1 and max(faces) > 0:
             for w, h in sizes:
                 cases.append(run_case(PipelineCase(w, h, max(faces), det, detect_every=detect_every), s, analyzer))
+        for t in thread_counts:          # the classifier's threads inside the pipeline, beside capture and output
+            w, h = sizes[0]
+            threaded = build_analyzer(det, s, load_classifier(s, t))
+            cases.append(run_case(PipelineCase(w, h, max(faces), det, threads=t), s, threaded))
     if not used:
         raise AgeGenderError(f"none of the detectors {', '.join(detectors)} could be created")
     study = None

@@ -64,6 +64,7 @@ def pipeline_rows(report: dict) -> list[dict]:
         row = {"resolution": f"{k['width']}x{k['height']}" if "width" in k else k.get("source"),
                "faces": k.get("faces", round(c["faces_per_frame"], 1)), "detector": k["detector"],
                "skip": k.get("skip_frames", 0), "detect_every": k.get("detect_every", 1),
+               "threads": k.get("threads") or "default",
                "processed_fps": c["processed_fps"], "camera_fps": c["camera_fps"],
                "dropped": c["frames_dropped"], "capacity_fps": c.get("capacity_fps"), "floor_fps": floor.get("floor_fps"),
                "share": c.get("share_of_floor"), "overhead_ms": c.get("overhead_ms"),
@@ -80,8 +81,8 @@ def pipeline_rows(report: dict) -> list[dict]:
 
 def pipeline_markdown(report: dict, command: str) -> str:
     rows = pipeline_rows(report)
-    main_cols = ["resolution", "faces", "detector", "skip", "detect_every", "processed_fps", "camera_fps", "dropped",
-                 "capacity_fps", "floor_fps", "share", "overhead_ms", "e2e_p50", "e2e_p95", "cpu_pct", "rss_mb",
+    main_cols = ["resolution", "faces", "detector", "skip", "detect_every", "threads", "processed_fps", "camera_fps",
+                 "dropped", "capacity_fps", "floor_fps", "share", "overhead_ms", "e2e_p50", "e2e_p95", "cpu_pct", "rss_mb",
                  "id_switches_per_1k", "visitors_per_face"]
     stage_cols = ["resolution", "faces", "detector", "skip", "detect_every", *STAGE_COLUMNS]
     text = _header("Pipeline", report, command)
