@@ -55,3 +55,10 @@ def test_cli_writes_the_table_into_the_page(tmp_path):
     assert "| `baseline` |" in page.read_text()
     r = run_cli("recipe-table", "--runs", str(tmp_path / "nowhere"))
     assert r.returncode == 2 and "no recipe folder" in r.stderr
+
+
+def test_a_flip_row_costs_one_batch_of_two(tmp_path):
+    _scored(tmp_path, "baseline_flip", 4.8, 0.9)
+    (tmp_path / "baseline_flip" / "latency.json").write_text(json.dumps({"rows": [
+        {"threads": 2, "batch": 1, "p50_ms": 1.0}, {"threads": 2, "batch": 2, "p50_ms": 1.7}]}))
+    assert collect(tmp_path)[0].ms_per_face == 1.7

@@ -4,7 +4,7 @@ UTKFace ``val`` and FairFace ``val``, with deltas against the baseline row.
 ``train/recipes/run.sh`` leaves, per recipe, a folder ``models/recipes/NAME/`` with the run's
 ``config.json`` and ``history.csv`` and the ``agegender evaluate --out`` folders ``utkface_val/`` and
 ``fairface_val/``; an optional ``latency.json`` (``agegender bench latency`` of the run's INT8 export)
-gives the cost per face. ``agegender recipe-table`` turns them into Markdown, so the table is
+gives the cost per face (batch 1 on 2 threads; for a ``*_flip`` row, one batch of two crops). ``agegender recipe-table`` turns them into Markdown, so the table is
 regenerated, never typed.
 """
 from __future__ import annotations
@@ -117,7 +117,9 @@ def load_run(folder: Path) -> Optional[RecipeRun]:
             run.samples_per_s = sum(rates) / len(rates)
     latency = folder / "latency.json"
     if latency.is_file():
-        rows = [r for r in _read_json(latency).get("rows", []) if r.get("threads") == 2 and r.get("batch") == 1]
+        # flip averaging runs two crops per face: its cost per face is one batch of two
+        batch = 2 if folder.name.endswith("_flip") else 1
+        rows = [r for r in _read_json(latency).get("rows", []) if r.get("threads") == 2 and r.get("batch") == batch]
         if rows:
             run.ms_per_face = rows[0]["p50_ms"]
     return run
