@@ -5,7 +5,7 @@ import csv
 import json
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -108,21 +108,22 @@ def plot_history(history_csv: Path, path: Path) -> bool:
     return True
 
 
+def _cross_table(title: str, row_title: str, table: dict, cell: Callable[[str, dict], str]) -> list[str]:
+    """A Markdown table with one row per key of ``table["cells"]`` and one column per ``table["columns"]``."""
+    cols = table["columns"]
+    lines = [title, "", f"| {row_title} | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for label, row in table["cells"].items():
+        lines.append(f"| {label} | " + " | ".join(cell(c, row[c]) if c in row else "" for c in cols) + " |")
+    return lines
+
+
 def signed_error_markdown(table: dict) -> list[str]:
     """Mean signed age error per band x race; cells under the minimum count are in italics."""
-    cols = table["columns"]
-    lines = ["### Mean signed age error by age band and race (years; + reads too old)", "",
-             "| band | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    for band, row in table["cells"].items():
-        cells = []
-        for c in cols:
-            cell = row.get(c)
-            if cell is None:
-                cells.append("")
-                continue
-            text = f"{cell['mean_signed']:+.1f} ({cell['n']})"
-            cells.append(text if c == "all" or cell["n"] >= table["min_faces"] else f"*{text}*")
-        lines.append(f"| {band} | " + " | ".join(cells) + " |")
+    def cell(column: str, c: dict) -> str:
+        text = f"{c['mean_signed']:+.1f} ({c['n']})"
+        return text if column == "all" or c["n"] >= table["min_faces"] else f"*{text}*"
+
+    lines = _cross_table("### Mean signed age error by age band and race (years; + reads too old)", "band", table, cell)
     worst = table.get("worst")
     lines += ["", f"Faces per cell in brackets; italics: under {table['min_faces']} faces."
               + (f" Largest |mean| over cells with at least {table['min_faces']} faces: {worst['mean_signed']:+.2f} y "
@@ -132,14 +133,12 @@ def signed_error_markdown(table: dict) -> list[str]:
 
 def bin_direction_markdown(table: dict) -> list[str]:
     """Per true bin x group: % of faces read above / below their bin."""
-    cols = table["columns"]
-    lines = ["### Faces read above / below their age bin, by bin and race (% above / % below)", "",
-             "| bin | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    for label, row in table["cells"].items():
-        cells = [f"{100 * row[c]['above']:.0f} / {100 * row[c]['below']:.0f}" + (f" ({row[c]['n']})" if c == "all" else "")
-                 if c in row else "" for c in cols]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return lines + [""]
+    def cell(column: str, c: dict) -> str:
+        return f"{100 * c['above']:.0f} / {100 * c['below']:.0f}" + (f" ({c['n']})" if column == "all" else "")
+
+    lines = _cross_table("### Faces read above / below their age bin, by bin and race (% above / % below)", "bin",
+                         table, cell)
+    return lines + ["", "Faces per bin in brackets in the last column.", ""]
 
 
 def stability_markdown(st: dict) -> list[str]:
@@ -151,7 +150,7 @@ def stability_markdown(st: dict) -> list[str]:
         c = st[key]
         lines.append(f"| {label} | {c['age_mean']:.2f} y | {c['age_p95']:.2f} y | {c['age_max']:.2f} y | "
                      f"{c['p_female_p95']:.3f} | {c['p_female_max']:.3f} |")
-    return lines + ["", "Faces per bin in brackets in the last column.", ""]
+    return lines + [""]
 
 
 def markdown(result, plots: list[str]) -> str:
