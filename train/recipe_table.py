@@ -37,6 +37,7 @@ RECIPES: dict[str, str] = {
     "ema": "weight EMA 0.999",
     "mixup": "mixup, Beta(0.2, 0.2)",
     "baseline_flip": "baseline + horizontal-flip averaging at inference",
+    "baseline_seed2": "the baseline again with another seed: how far a row moves by chance",
 }
 
 

@@ -30,6 +30,7 @@ declare -A RECIPE=(
   [mean_variance]="--age-loss mean-variance"
   [ema]="--ema 0.999"
   [mixup]="--mixup 0.2"
+  [baseline_seed2]="--seed 7"
 )
 ORDER=(baseline size112 balance_age balance_age_race7 freeze_block6 finetune_all mean_variance ema mixup size128)
 [ $# -gt 0 ] && ORDER=("$@")
