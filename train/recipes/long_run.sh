@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The long training runs of the shipped models, each alone on the CPU, resumable (run it again to continue):
 #
-#   train/recipes/long_run.sh default [EXTRA TRAIN FLAGS]   UTKFace + FairFace, 1 + 15 epochs of 1,000 x 64
-#                                                           (1,040,000 samples after a 40,000-sample frozen epoch)
+#   train/recipes/long_run.sh default [EXTRA TRAIN FLAGS]   UTKFace + FairFace, 1 frozen + 15 fine-tuning epochs
+#                                                           of 1,000 steps x 64 = 1,024,000 samples
 #   train/recipes/long_run.sh open [EXTRA TRAIN FLAGS]      FairFace only (CC BY 4.0), the same budget
 #
 # EXTRA TRAIN FLAGS: the recipe rows models/RECIPES.md keeps (e.g. --input-size 112 --ema 0.999).
