@@ -79,9 +79,9 @@ def training_view(model):
 
 def set_backbone_trainable(model, trainable: bool, freeze_until: str = "") -> None:
     """Freeze or unfreeze the backbone. With ``freeze_until`` (a backbone layer name), the layers
-    up to and including it stay frozen: on a CPU the high-resolution early blocks cost much of
-    the backward pass (measured here at 96 px: full fine-tuning 45-49 img/s, frozen through block_1 72 img/s, through block_6 101 img/s
-    ), while their generic edge filters gain little from fine-tuning."""
+    up to and including it stay frozen: on a CPU the high-resolution early blocks cost much of the
+    backward pass, while their generic edge filters gain little from fine-tuning. The speed and the
+    accuracy of each choice are measured in models/RECIPES.md."""
     backbone = model.get_layer("backbone")
     backbone.trainable = trainable
     if not trainable or not freeze_until:

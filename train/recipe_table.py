@@ -32,7 +32,7 @@ RECIPES: dict[str, str] = {
     "mean_variance": "mean-variance age loss",
     "balance_age": "age-balanced sampling (1/√count per age band)",
     "balance_age_race7": "age × race7-balanced sampling",
-    "freeze_block6": "frozen through block_6_add",
+    "freeze_block5": "frozen through block_5_add (the first 6 blocks)",
     "finetune_all": "whole backbone fine-tuned",
     "ema": "weight EMA 0.999",
     "mixup": "mixup, Beta(0.2, 0.2)",

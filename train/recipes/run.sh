@@ -26,13 +26,13 @@ declare -A RECIPE=(
   [balance_age]="--balance age"
   [balance_age_race7]="--balance age+race7"
   [finetune_all]="--freeze-until="
-  [freeze_block6]="--freeze-until block_6_add"
+  [freeze_block5]="--freeze-until block_5_add"
   [mean_variance]="--age-loss mean-variance"
   [ema]="--ema 0.999"
   [mixup]="--mixup 0.2"
   [baseline_seed2]="--seed 7"
 )
-ORDER=(baseline size112 balance_age balance_age_race7 freeze_block6 finetune_all mean_variance ema mixup size128)
+ORDER=(baseline size112 balance_age balance_age_race7 freeze_block5 finetune_all mean_variance ema mixup size128)
 [ $# -gt 0 ] && ORDER=("$@")
 
 for name in "${ORDER[@]}"; do
