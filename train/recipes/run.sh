@@ -35,6 +35,7 @@ declare -A RECIPE=(
 ORDER=(baseline size112 balance_age balance_age_race7 freeze_block5 finetune_all mean_variance ema mixup size128)
 [ $# -gt 0 ] && ORDER=("$@")
 
+failed=()
 for name in "${ORDER[@]}"; do
   [ -n "${RECIPE[$name]+x}" ] || { echo "unknown recipe: $name" >&2; exit 2; }
   out=$RUNS/$name
@@ -42,14 +43,17 @@ for name in "${ORDER[@]}"; do
   if [ -f "$scores/fairface_val/metrics.json" ]; then echo "== $name: scored already"; continue; fi
   echo "== $name: $(date -u +%H:%M:%S)"
   if [ -f "$out/state.json" ]; then
-    $AG -q train --out "$out" --resume || exit 1
+    $AG -q train --out "$out" --resume || { failed+=("$name"); continue; }
   else
     # shellcheck disable=SC2086
-    $AG -q train "${BASE[@]}" ${RECIPE[$name]} --out "$out" || exit 1
+    $AG -q train "${BASE[@]}" ${RECIPE[$name]} --out "$out" || { failed+=("$name"); continue; }
   fi
   mkdir -p "$scores"
   cp "$out/history.csv" "$out/config.json" "$scores/"
-  $AG -q evaluate "$out/best.keras" --data "$UTK" --split val --out "$scores/utkface_val" > /dev/null || exit 1
-  $AG -q evaluate "$out/best.keras" --data "$FF" --split val --out "$scores/fairface_val" > /dev/null || exit 1
+  $AG -q evaluate "$out/best.keras" --data "$UTK" --split val --out "$scores/utkface_val" > /dev/null &&
+    $AG -q evaluate "$out/best.keras" --data "$FF" --split val --out "$scores/fairface_val" > /dev/null ||
+    { failed+=("$name"); continue; }
   echo "== $name: done $(date -u +%H:%M:%S)"
 done
+# a failed recipe does not stop the others; the exit status says whether any failed
+[ ${#failed[@]} -eq 0 ] || { echo "failed: ${failed[*]}" >&2; exit 1; }
