@@ -50,6 +50,7 @@ def test_auto_falls_back_to_haar_with_a_clear_line(tmp_path, monkeypatch, caplog
     monkeypatch.setenv(model_store.MODELS_DIR_ENV, str(tmp_path))
     monkeypatch.setenv(model_store.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.setattr(model_store, "package_models_dir", lambda: tmp_path / "none")
+    monkeypatch.setattr(model_store, "ASSETS_DIR", tmp_path / "no-assets")   # a trimmed install without them
     with caplog.at_level(logging.INFO):
         det = create_detector("auto")
     assert det.name == "haar"

@@ -42,11 +42,17 @@ def _brightness_model(gain: float) -> LoadedModel:
     return LoadedModel(path=None, contract=ModelContract(input_size=32), predict=predict, kind="test")
 
 
+def _run(model: LoadedModel):
+    from train.evaluate import run_model
+
+    return lambda x: run_model(model, x)
+
+
 def test_a_model_that_ignores_the_input_is_perfectly_stable_and_a_sensitive_one_is_not():
     chips = [_chip(i, 64) for i in range(12)]
-    still = measure_stability(_brightness_model(0.0), chips)
+    still = measure_stability(_run(_brightness_model(0.0)), ModelContract(input_size=32), chips)
     assert still.noise.age_max == 0 and still.shift.age_max == 0 and still.n == 12
-    jumpy = measure_stability(_brightness_model(50.0), chips)
+    jumpy = measure_stability(_run(_brightness_model(50.0)), ModelContract(input_size=32), chips)
     assert jumpy.noise.age_mean > 0 and jumpy.noise.age_p95 <= jumpy.noise.age_max
     assert jumpy.as_dict()["shift_0_25_px"]["age_mean"] > 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -77,16 +78,12 @@ def with_grey_noise(crops: np.ndarray, seed: int = 0, levels: int = 1) -> np.nda
     return np.clip(crops.astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
 
-def measure_stability(model, chips: list[np.ndarray], seed: int = 0, batch_size: int = 64) -> Stability:
-    """``model``: a :class:`train.evaluate.LoadedModel` (Keras, TFLite, ONNX or OpenVINO); ``chips``: BGR
-    face chips in the training framing."""
-    from train.evaluate import run_model
-
-    size, rgb = model.contract.input_size, model.contract.color_order == "RGB"
-
-    def run(x: np.ndarray) -> dict:
-        return run_model(model, x, batch_size)
-
+def measure_stability(run: Callable[[np.ndarray], dict], contract, chips: list[np.ndarray],
+                      seed: int = 0) -> Stability:
+    """``run``: uint8 crops (N, S, S, 3) -> outputs with ``age`` and ``gender`` (e.g. ``train.evaluate.run_model``
+    bound to a model); ``contract``: that model's, for the crop size and colour order; ``chips``: BGR face
+    chips in the training framing."""
+    size, rgb = contract.input_size, contract.color_order == "RGB"
     clean = warp_crops(chips, size, 0.0, rgb)
     ref = run(clean)
     noisy = run(with_grey_noise(clean, seed))
