@@ -42,6 +42,9 @@ setup(
     # (and the model cards, which `agegender ui` shows).
     data_files=[("share/agegender/models", sorted(str(p.relative_to(HERE)) for pattern in ("*_int8.tflite*", "MODEL_CARD*.md")
                                                   for p in (HERE / "models").glob(pattern))),
+                # BlazeFace full range (1.1 MB) with its licences; the smaller detectors are package data
+                ("share/agegender/models/face_detection/blazeface",
+                 sorted(str(p.relative_to(HERE)) for p in (HERE / "models" / "face_detection" / "blazeface").glob("*"))),
                 ("share/agegender/deploy", sorted(str(p.relative_to(HERE)) for p in (HERE / "deploy").glob("*")
                                                   if p.is_file()))],
     install_requires=["numpy>=1.22", OPENCV, "tqdm>=4.60", "tomli; python_version<'3.11'"],

@@ -4,9 +4,10 @@ the merge of a loaded file into the parsed arguments. The only place where argpa
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from edge.service.config import AppConfig, OptionSpec
+if TYPE_CHECKING:   # imported where used: `agegender` starts without loading the config module
+    from edge.service.config import AppConfig, OptionSpec
 
 # run-parser dests that are not options of a run (the file itself, argparse plumbing)
 _NOT_IN_FILE = {"config", "func", "help", "command"}
@@ -15,6 +16,8 @@ _NOT_IN_FILE = {"config", "func", "help", "command"}
 
 def run_options(parser: argparse.ArgumentParser) -> dict[str, OptionSpec]:
     """The options of the ``run`` parser, keyed by dest, in the parser's order."""
+    from edge.service.config import OptionSpec
+
     specs: dict[str, OptionSpec] = {}
     for a in parser._actions:  # noqa: SLF001 - argparse has no public accessor for its actions
         if a.dest in _NOT_IN_FILE or a.dest is argparse.SUPPRESS or isinstance(

@@ -95,7 +95,8 @@ def render(spec: ClipSpec, tracks: list[FaceTrack], i: int, background: np.ndarr
 
 
 def clip_faces(spec: ClipSpec, data: Optional[str | Path] = None) -> list[FaceTrack]:
-    """The clip's faces: UTKFace test chips, or without a data set the demo's astronaut portrait."""
+    """The clip's faces (seeded by ``spec.seed``): UTKFace test chips, or without a data set the demo's
+    astronaut portrait."""
     rng = np.random.default_rng(spec.seed)
     if spec.faces and data is not None:
         return pick_faces(data, spec.faces, spec.seed)
@@ -112,24 +113,23 @@ def clip_faces(spec: ClipSpec, data: Optional[str | Path] = None) -> list[FaceTr
     return []
 
 
-def generate_clip(spec: ClipSpec, data: Optional[str | Path] = None) -> Iterator[np.ndarray]:
-    """Frames of the clip."""
-    tracks = clip_faces(spec, data)
-    rng = np.random.default_rng(spec.seed)
-    if spec.faces and data is None:
-        rng.uniform(size=2 * spec.faces)     # the same background as before clip_faces drew the paths
-    background = _background(spec, rng)
+def generate_clip(spec: ClipSpec, data: Optional[str | Path] = None,
+                  faces: Optional[list[FaceTrack]] = None) -> Iterator[np.ndarray]:
+    """Frames of the clip; pass ``faces`` (from :func:`clip_faces`) to reuse faces already read."""
+    tracks = clip_faces(spec, data) if faces is None else faces
+    background = _background(spec, np.random.default_rng(spec.seed))
     for i in range(spec.frames):
         yield render(spec, tracks, i, background)
 
 
-def write_clip(spec: ClipSpec, path: str | Path, data: Optional[str | Path] = None) -> Path:
+def write_clip(spec: ClipSpec, path: str | Path, data: Optional[str | Path] = None,
+               faces: Optional[list[FaceTrack]] = None) -> Path:
     import cv2
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), spec.fps, (spec.width, spec.height))
-    for frame in generate_clip(spec, data):
+    for frame in generate_clip(spec, data, faces):
         w.write(frame)
     w.release()
     return path

@@ -130,19 +130,12 @@ def choose_default(rows: list[dict], resolution: str = "640x480") -> Optional[in
 def detect_size_study(analyzer, data: str, n: int = 300, resolutions: Sequence[tuple[int, int]] = ((640, 480), (1280, 720)),
                       sizes: Sequence[int] = DETECT_SIZES, seed: int = 0) -> dict:
     """The whole study on ``n`` UTKFace test faces per resolution; rows and the chosen default."""
-    import cv2
-
     from train.sources import read_utkface
+    from train.stability import sample_chips
 
     faces = read_utkface(data, "test")
-    chips, ages = [], []
-    for i in np.random.default_rng(seed).permutation(len(faces)):
-        chip = cv2.imread(faces.paths[i], cv2.IMREAD_COLOR)
-        if chip is not None and chip.shape[0] == chip.shape[1]:
-            chips.append(chip)
-            ages.append(float(faces.true_age[i]))
-        if len(chips) == n:
-            break
+    chips, taken = sample_chips(faces.paths, n, seed)
+    ages = [float(faces.true_age[i]) for i in taken]
     rows = []
     for w, h in resolutions:
         frames = composite_frames(chips, ages, w, h, seed)

@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from benchmarks.clips import ClipSpec, write_clip
+from benchmarks.clips import ClipSpec, FaceTrack, clip_faces, write_clip
 from benchmarks.latency import measure
 from benchmarks.system import ResourceMeter, machine_info
 
@@ -154,25 +154,25 @@ def run_case(case: PipelineCase, s: BenchSettings, analyzer=None) -> dict:
     spec = ClipSpec(case.width, case.height, case.faces, frames=int(CAMERA_FPS * s.seconds), fps=CAMERA_FPS,
                     seed=case.faces)
     track_log = _TrackLog()
+    faces = clip_faces(spec, s.data)
     with tempfile.TemporaryDirectory(dir=s.workdir) as tmp:
-        clip = write_clip(spec, Path(tmp) / "clip.mp4", s.data)
+        clip = write_clip(spec, Path(tmp) / "clip.mp4", faces=faces)
         summary = _run(open_source(str(clip), realtime=True, fps=CAMERA_FPS), analyzer, s, case.skip_frames,
                        detect_every=case.detect_every, track_log=track_log)
     summary["case"] = {**asdict(case), "detector": analyzer.detector.name}
     if case.faces:
-        summary["tracking"] = tracking_quality(spec, s, track_log)
+        summary["tracking"] = tracking_quality(spec, faces, track_log)
     log.info("%s %d faces %s skip=%d: %.1f FPS processed, capacity %s, floor %s", case.resolution, case.faces,
              analyzer.detector.name, case.skip_frames, summary["processed_fps"], summary.get("capacity_fps"),
              summary.get("floor", {}).get("floor_fps"))
     return summary
 
 
-def tracking_quality(spec: ClipSpec, s: BenchSettings, track_log: _TrackLog) -> dict:
+def tracking_quality(spec: ClipSpec, faces: list[FaceTrack], track_log: _TrackLog) -> dict:
     """ID switches and visitors counted against the clip's known faces, over the processed frames."""
-    from benchmarks.clips import clip_faces, truth_boxes
+    from benchmarks.clips import truth_boxes
     from benchmarks.track_quality import score_tracks
 
-    faces = clip_faces(spec, s.data)
     frames = [(truth_boxes(spec, faces, i), outputs) for i, outputs in sorted(track_log.frames.items())]
     return score_tracks(frames).as_dict()
 

@@ -26,10 +26,14 @@ def nothing_beside(monkeypatch, tmp_path):
 
 
 def test_every_asset_matches_the_sha256_its_readme_gives():
-    rows = re.findall(r"^\| `([^`]+)` \|.*\| `([0-9a-f]{64})` \|$", (ASSETS / "README.md").read_text(), re.M)
-    assert len(rows) == 4
+    table = re.compile(r"^\| `([^`]+)` \|.*\| `([0-9a-f]{64})` \|$", re.M)
+    rows = table.findall((ASSETS / "README.md").read_text())
+    assert len(rows) == 3
     for relative, digest in rows:
         assert model_store.sha256_of(ASSETS / relative) == digest, relative
+    kept = ROOT / "models" / "face_detection"
+    (relative, digest), = table.findall((kept / "README.md").read_text())
+    assert model_store.sha256_of(kept / relative) == digest
     for licence in ("face_detection/yunet/LICENSE.yunet-MIT", "face_detection/blazeface/LICENSE.Apache-2.0"):
         assert (ASSETS / licence).stat().st_size > 1000
 
@@ -39,9 +43,17 @@ def test_auto_picks_the_packaged_yunet_with_nothing_beside(nothing_beside, caplo
 
     caplog.set_level("INFO")
     assert find_detector_file("yunet") == ASSETS / "face_detection/yunet/face_detection_yunet_2026may.onnx"
-    assert find_detector_file("blazeface-full").parent == ASSETS / "face_detection/blazeface"
+    assert find_detector_file("blazeface").parent == ASSETS / "face_detection/blazeface"
     create_detector("auto")
     assert "face detector: yunet" in caplog.text and "haar" not in caplog.text
+
+
+def test_blazeface_full_range_is_found_with_the_shipped_models(monkeypatch):
+    from edge.vision.detectors import find_detector_file
+
+    monkeypatch.delenv(model_store.MODELS_DIR_ENV, raising=False)
+    found = find_detector_file("blazeface-full")
+    assert found == ROOT / "models" / "face_detection" / "blazeface" / "face_detection_full_range.tflite"
 
 
 def test_a_folder_the_user_names_wins_over_the_packaged_copy(nothing_beside):

@@ -232,7 +232,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.stability:
         from train.stability import measure_stability, sample_chips
 
-        chips = sample_chips(result.faces.paths, args.stability)
+        chips, _ = sample_chips(result.faces.paths, args.stability)
         result.metrics["stability"] = measure_stability(lambda x: run_model(model, x), model.contract, chips).as_dict()
     summary = summarize(result.metrics)
     print(json.dumps(summary, indent=2))

@@ -57,19 +57,19 @@ def warp_crops(chips: list[np.ndarray], size: int, shift_px: float = 0.0, rgb: b
     return out
 
 
-def sample_chips(paths: list[str], n: int, seed: int = 0) -> list[np.ndarray]:
-    """``n`` readable chips, a seeded sample of ``paths``."""
+def sample_chips(paths: list[str], n: int, seed: int = 0) -> tuple[list[np.ndarray], list[int]]:
+    """``n`` readable square chips, a seeded sample of ``paths``, and their indices into ``paths``."""
     import cv2
 
-    order = np.random.default_rng(seed).permutation(len(paths))
-    chips = []
-    for i in order:
+    chips, taken = [], []
+    for i in np.random.default_rng(seed).permutation(len(paths)):
         chip = cv2.imread(paths[i], cv2.IMREAD_COLOR)
         if chip is not None and chip.shape[0] == chip.shape[1]:
             chips.append(chip)
+            taken.append(int(i))
         if len(chips) == n:
             break
-    return chips
+    return chips, taken
 
 
 def with_grey_noise(crops: np.ndarray, seed: int = 0, levels: int = 1) -> np.ndarray:

@@ -224,7 +224,7 @@ def section_class(name: str, source: str = "config") -> type:
 # ---------------------------------------------------------------------------- the whole file
 @dataclass
 class AppConfig:
-    """A loaded config file: the ``[run]`` values (argparse dests) and the other sections."""
+    """A loaded config file: the ``[run]`` values (by option name) and the other sections."""
 
     path: Optional[Path] = None
     run: dict[str, Any] = field(default_factory=dict)
