@@ -255,6 +255,9 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--loss-weights", default="1,1,0.5", help="age,gender,race weights of the joint loss")
     p.add_argument("--age-loss", default="ldl", choices=["ldl", "mean-variance"],
                    help="exact-age loss: label distribution + L1 (ldl) or mean-variance (Pan et al. 2018)")
+    p.add_argument("--interval-prior", type=float, default=0.0, metavar="WEIGHT",
+                   help="for age bins (FairFace): weight of a uniform prior over where in its bin a face's age "
+                        "mass lies, the open top bin (70+) up to 90 (e.g. 0.1; 0: off)")
     p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                    help="keep an exponential moving average of the weights (e.g. 0.999); validation, best.keras "
                         "and the exports use it (0: off)")
@@ -319,10 +322,17 @@ def _add_export_parser(sub) -> None:
     p.add_argument("--float-tail", action="store_true",
                    help="end the files at the logits; the runtime applies softmax, sigmoid and the expected age in "
                         "float32 (an INT8 file then does not round the 101-bin age softmax)")
+    p.add_argument("--float-layers", type=int, default=0, metavar="N",
+                   help="INT8 TFLite: keep the N layers with the largest quantization error (measured by TFLite's "
+                        "QuantizationDebugger on 64 calibration faces) in float32; input and output become float32")
     p.add_argument("--verify", action="store_true", help="evaluate every file on --verify-data and write EXPORTS.md")
     p.add_argument("--verify-only", action="store_true", help="verify files an earlier export wrote to --out")
     p.add_argument("--verify-data", default=None, help="data folder for --verify (test split)")
     p.add_argument("--verify-limit", type=int, default=0)
+    p.add_argument("--verify-report", default=None, metavar="FILE",
+                   help="where --verify writes its markdown table (default: EXPORTS.md in --out)")
+    p.add_argument("--verify-stability", type=int, default=300, metavar="N",
+                   help="faces for the stability table of --verify (±1 grey level, 0.25 px shift; 0: skip)")
     p.set_defaults(func=cmd_export)
 
 

@@ -59,10 +59,11 @@ def check_writable(out: Path) -> None:
 
 
 def export_all(model_path: Path, formats: list[str], out: Path, calib_data: Optional[str], calib_n: int = 400,
-               name: Optional[str] = None, onnx_reduce_range: str = "auto", float_tail: bool = False
-               ) -> list[ExportedFile]:
+               name: Optional[str] = None, onnx_reduce_range: str = "auto", float_tail: bool = False,
+               float_layers: int = 0) -> list[ExportedFile]:
     """Export to every format; ``float_tail``: the files end at the logits and the runtime applies
-    softmax, sigmoid and the expected age in float32 (see ``train.model.float_tail_view``)."""
+    softmax, sigmoid and the expected age in float32 (see ``train.model.float_tail_view``);
+    ``float_layers``: the INT8 TFLite file keeps that many of its worst-quantized layers in float32."""
     from export import onnx_export, tflite_export
     from export.calibration import calibration_images
     from export.saved_model import export_saved_model
@@ -99,7 +100,11 @@ def export_all(model_path: Path, formats: list[str], out: Path, calib_data: Opti
             if float_tail:
                 c.outputs = dict(FLOAT_TAIL_OUTPUT_MEANINGS)
             log.info("exporting %s -> %s", fmt, target)
-            if fmt.startswith("tflite"):
+            if fmt == "tflite-int8" and float_layers > 0:
+                data, kept = tflite_export.convert_selective_int8(saved, calib, float_layers)
+                c.provenance["float_layers"] = [name for name, _ in kept]
+                target.write_bytes(tflite_export.embed_metadata(data, c))
+            elif fmt.startswith("tflite"):
                 data = tflite_export.convert(saved, precision, calib)
                 target.write_bytes(tflite_export.embed_metadata(data, c))
             elif fmt in ("onnx-fp32", "onnx-int8", "openvino"):
@@ -151,7 +156,7 @@ def run_export(args: argparse.Namespace) -> int:
         results = existing_exports(Path(args.model), formats, out, args.name)
     else:
         results = export_all(Path(args.model), formats, out, args.calib, args.calib_n, args.name,
-                             args.onnx_reduce_range, float_tail=args.float_tail)
+                             args.onnx_reduce_range, float_tail=args.float_tail, float_layers=args.float_layers)
     for r in (r for r in results if r.check):
         print(f"{r.format:12s} {r.path}  {r.size_bytes / 1e6:.2f} MB  mean|Δage| {r.check['age_abs_diff_mean']:.3f} y  "
               f"same gender {100 * r.check['same_gender_decision']:.1f}%")
@@ -160,6 +165,8 @@ def run_export(args: argparse.Namespace) -> int:
 
         if not args.verify_data:
             raise AgeGenderError("--verify needs --verify-data DIR (evaluated on its test split)")
-        table = verify_exports(Path(args.model), results, args.verify_data, out / "EXPORTS.md", args.verify_limit)
+        report = Path(args.verify_report or out / "EXPORTS.md")
+        table = verify_exports(Path(args.model), results, args.verify_data, report, args.verify_limit,
+                               stability_n=args.verify_stability)
         print(table)
     return 0

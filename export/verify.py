@@ -18,12 +18,45 @@ def _latency_ms(model, image: np.ndarray) -> float:
     return measure(lambda: model.predict(image[None]), warmup=10, runs=100, min_seconds=1.0).p50_ms
 
 
+STABILITY_INTRO = [
+    "## Stability of single faces", "",
+    "How far one face's answer moves under changes a camera makes all the time: ±1 grey level of noise on the "
+    "crop, and a 0.25 px shift of the alignment (the crop's sampling grid moved by a quarter of a source pixel, "
+    "as a landmark that moved that much would). Each figure is the change of a face's answer against its own "
+    "clean crop (`train/stability.py`). Targets for INT8: mean age change ≤ 0.3 y, p95 ≤ 1.0 y, p(female) "
+    "change p95 ≤ 0.03.", ""]
+
+
+def _tail(path: Path, contract) -> str:
+    if path.suffix == ".keras":
+        return "float32 throughout"
+    if contract.provenance.get("float_tail"):
+        return "logits; softmax in float32 in the runtime"
+    return "softmax inside the file"
+
+
+def stability_rows(rows: list[tuple[str, Path, object, object]]) -> list[str]:
+    """``rows``: (format, path, contract, train.stability.Stability) per file."""
+    lines = [f"{rows[0][3].n} faces of the same split.", "",
+             "| format | file | output tail | noise: age mean | p95 | max | p(female) p95 | shift: age mean | p95 | max |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for fmt, path, contract, st in rows:
+        n, sh = st.noise, st.shift
+        lines.append(f"| {fmt} | `{path.name}` | {_tail(path, contract)} | {n.age_mean:.2f} y | {n.age_p95:.2f} y | "
+                     f"{n.age_max:.2f} y | {n.p_female_p95:.3f} | {sh.age_mean:.2f} y | {sh.age_p95:.2f} y | "
+                     f"{sh.age_max:.2f} y |")
+    return lines
+
+
 def verify_exports(keras_path: Path, exported: list, data: str, out_md: Path, limit: int = 0,
-                   split: str = "test") -> str:
+                   split: str = "test", stability_n: int = 300) -> str:
+    """Accuracy, agreement with Keras and latency of every exported file, and (``stability_n`` > 0) the
+    stability of single faces, as markdown written to ``out_md``."""
     from export.compare import compare_outputs
     from train.cache import decode_chips
-    from train.evaluate import evaluate, load_model_for_eval, summarize
+    from train.evaluate import evaluate, load_model_for_eval, run_model, summarize
     from train.sources import read_source
+    from train.stability import measure_stability, sample_chips
 
     reference = load_model_for_eval(keras_path)
     faces = read_source(data, split)
@@ -34,6 +67,15 @@ def verify_exports(keras_path: Path, exported: list, data: str, out_md: Path, li
     ref = evaluate(reference, data, split, limit, images=images)
     ref_s = summarize(ref.metrics)
     rows = [("Keras (reference)", "fp32", keras_path, ref_s, None, _latency_ms(reference, images[0]))]
+    chips = sample_chips(faces.paths, stability_n)[0] if stability_n > 0 else []
+    stable = []
+
+    def stability(fmt: str, model) -> None:
+        if chips:
+            st = measure_stability(lambda x: run_model(model, x), model.contract, chips)
+            stable.append((fmt, model.path, model.contract, st))
+
+    stability("Keras (reference)", reference)
     from edge.progress import progress
 
     for f in progress(exported, total=len(exported), desc="verify exports", unit="file"):
@@ -41,6 +83,7 @@ def verify_exports(keras_path: Path, exported: list, data: str, out_md: Path, li
         res = evaluate(m, data, split, limit, images=images)
         agree = compare_outputs(ref.outputs, res.outputs, reference.contract)
         rows.append((f.format, f.precision, f.path, summarize(res.metrics), agree, _latency_ms(m, images[0])))
+        stability(f.format, m)
     lines = [f"# Exported models, verified on the {Path(data).name} `{split}` split ({len(images)} faces)", "",
              f"Machine: {machine_line(machine_info())}; latency is the p50 of one face "
              "(batch 1, 2 threads for TFLite/ONNX; the Keras row is an eager TensorFlow call, for reference only) after "
@@ -58,6 +101,8 @@ def verify_exports(keras_path: Path, exported: list, data: str, out_md: Path, li
         lines.append(f"| {fmt} | {prec} | {size / 1e6:.2f} MB | {s['age_mae']:.3f} | {100 * s['cs5']:.1f}% | "
                      f"{100 * s['gender_acc']:.2f}% | {100 * s.get('race_acc', float('nan')):.2f}% | {d_mae} | {d_g} | {d_r} | "
                      f"{sg} | {sa} | {lat:.2f} |")
+    if stable:
+        lines += [""] + STABILITY_INTRO + stability_rows(stable)
     text = "\n".join(lines) + "\n"
     out_md.write_text(text)
     return text

@@ -92,13 +92,18 @@ def test_stratified_calibration_covers_strata():
 def test_verify_only_writes_the_exports_table(tiny_keras_model, tiny_exports, synthetic_utk):
     out = tiny_exports["tflite-int8"].path.parent
     r = run_cli("export", str(tiny_keras_model), "--formats", "tflite-int8,onnx-fp32", "--out", str(out),
-                "--verify-only", "--verify-data", str(synthetic_utk))
+                "--verify-only", "--verify-data", str(synthetic_utk), "--verify-stability", "24")
     assert r.returncode == 0, r.stderr[-2000:]
-    table = (out / "EXPORTS.md").read_text()
+    table, stability = (out / "EXPORTS.md").read_text().split("## Stability of single faces")
     rows = [line for line in table.splitlines() if line.startswith("| ")]
     assert [row.split(" | ")[0] for row in rows[1:]] == ["| Keras (reference)", "| tflite-int8", "| onnx-fp32"]
     fp32 = rows[-1].split(" | ")
     assert fp32[7] == "+0.000" and fp32[10].startswith("100.00%")      # ΔMAE and same-gender of an FP32 copy
+    srows = [line.split(" | ") for line in stability.splitlines() if line.startswith("| ")][1:]
+    assert [row[0] for row in srows] == ["| Keras (reference)", "| tflite-int8", "| onnx-fp32"]
+    assert "24 faces" in stability
+    noise_mean = [float(row[3].rstrip(" y")) for row in srows]
+    assert abs(noise_mean[2] - noise_mean[0]) < 0.05    # an FP32 copy moves as the Keras model does
     r = run_cli("export", str(tiny_keras_model), "--formats", "openvino", "--out", str(out / "nothing"),
                 "--verify-only", "--verify-data", str(synthetic_utk))
     assert r.returncode == 2 and "not found" in r.stderr
@@ -124,3 +129,30 @@ def test_float_tail_export_ends_at_logits_and_the_runtime_finishes_in_float(tiny
         assert ((out["gender"] > 0) & (out["gender"] < 1)).all() and np.allclose(out["race"].sum(1), 1, atol=1e-5)
     fp32 = next(r for r in results if r.format == "onnx-fp32")
     assert fp32.check["age_abs_diff_max"] < 0.01 and fp32.check["same_gender_decision"] == 1.0   # same as Keras
+
+
+def test_selective_int8_keeps_the_worst_quantized_layers_in_float(tiny_keras_model, synthetic_utk, tmp_path):
+    """--float-layers N: TFLite's quantization debugger ranks the layers; the N worst stay float32."""
+    from edge.vision.backends import open_backend
+    from edge.vision.model import AgeGenderModel
+    from export.cli import export_all
+
+    (r,) = export_all(tiny_keras_model, ["tflite-int8"], tmp_path, str(synthetic_utk), calib_n=300, float_layers=3)
+    kept = AgeGenderModel(r.path).contract.provenance
+    assert len(kept["float_layers"]) == 3 and len(set(kept["float_layers"])) == 3
+    backend = open_backend(r.path)
+    assert backend.inputs[0].dtype == "float32"        # not fully integer: the runtime feeds float pixels
+    out = AgeGenderModel(r.path).infer(np.random.default_rng(0).integers(0, 255, (4, 64, 64, 3), dtype=np.uint8))
+    assert out["age"].shape == (4, 1) and ((out["age"] >= 0) & (out["age"] <= 100)).all()
+    assert r.check["age_abs_diff_mean"] < 5.0          # still the Keras model, within quantization error
+
+
+def test_layer_errors_rank_the_debugger_dump_worst_first():
+    from export.tflite_export import layer_quantization_errors
+
+    class Dump:
+        def layer_statistics_dump(self, f):
+            f.write("op_name,tensor_idx,mean_squared_error,scale,zero_point,tensor_name\n"
+                    "CONV_2D,1,0.04,0.1,0,a\nADD,2,0.09,0.1,0,b\nCONV_2D,3,1.0,0.0,0,c\n")
+
+    assert layer_quantization_errors(Dump()) == [("b", pytest.approx(3.0)), ("a", pytest.approx(2.0))]

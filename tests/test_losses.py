@@ -45,6 +45,47 @@ def test_interval_loss_moves_mass_into_the_interval():
     assert 30 <= e <= 39
 
 
+def test_interval_prior_moves_mass_of_the_open_top_bin_off_its_lower_edge():
+    """A 70+ face whose mass sits at 70-72: the interval NLL alone leaves it there (it only asks for mass
+    inside the bin); with the within-bin prior the expected age moves to the middle of 70-90."""
+    import tensorflow as tf
+
+    from train.losses import AgeLossConfig, expected_age, make_age_loss
+
+    start = np.full((1, 101), -5.0, np.float32)
+    start[0, 70:73] = 5.0
+    y = tf.constant([[70.0, 116.0, 0.0, 1.0]])
+
+    def fit(weight: float) -> float:
+        logits = tf.Variable(start)
+        loss_fn = make_age_loss(AgeLossConfig(interval_prior_weight=weight))
+        opt = tf.keras.optimizers.SGD(learning_rate=1.0)
+        for _ in range(300):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(loss_fn(y, tf.nn.softmax(logits)))
+            opt.apply_gradients([(tape.gradient(loss, logits), logits)])
+        return float(expected_age(tf.nn.softmax(logits))[0])
+
+    assert fit(0.0) < 73.0
+    assert 76.0 <= fit(0.5) <= 82.0   # on its way to 80, the middle of 70-90
+
+
+def test_interval_prior_is_zero_for_a_uniform_bin_and_positive_for_a_peaked_one():
+    from keras import ops
+
+    from train.losses import AgeLossConfig, interval_prior_kl
+
+    cfg = AgeLossConfig(interval_soft_edge=0.0)
+    uniform = np.zeros((1, 101), np.float32)
+    uniform[0, 20:30] = 0.1
+    peaked = np.zeros((1, 101), np.float32) + 1e-6
+    peaked[0, 20] = 1.0
+    lo, hi = ops.convert_to_tensor([20.0]), ops.convert_to_tensor([29.0])
+    kl = [float(ops.convert_to_numpy(interval_prior_kl(ops.convert_to_tensor(d), lo, hi, cfg))[0]) for d in (uniform, peaked)]
+    assert kl[0] == pytest.approx(0.0, abs=1e-4)
+    assert kl[1] > 1.0
+
+
 def test_masked_losses_ignore_missing_labels():
     from keras import ops
 

@@ -25,6 +25,8 @@ class AgeLossConfig:
     sigma_slope: float = 0.05    # extra width per year of age (older faces are less certain)
     l1_weight: float = 0.1       # weight of |E[age] - age| for exact ages, per year
     interval_soft_edge: float = 1.0  # years; 0 gives hard interval edges
+    interval_prior_weight: float = 0.0  # weight of the within-bin prior for age intervals; 0: off
+    interval_prior_top: float = 90.0    # the prior of an open-ended top bin (FairFace 70+) stops here
     kind: str = "ldl"            # ldl: the above | mean-variance: Pan et al. 2018's mean and variance terms
     mean_weight: float = 0.2     # mean-variance: weight of (E[age] - age)^2 / 2, replacing the L1 term
     variance_weight: float = 0.05  # mean-variance: weight of Var[age] under the predicted distribution
@@ -68,6 +70,20 @@ def age_interval_nll(dist, lo, hi, cfg: AgeLossConfig):
     return -ops.log(mass + EPS)
 
 
+def interval_prior_kl(dist, lo, hi, cfg: AgeLossConfig):
+    """KL divergence from a uniform prior over the interval to the predicted distribution renormalised
+    inside it, per sample: *where* in its bin a face's mass lies, which the interval NLL leaves free.
+
+    Without it a model trained on bins alone places the mass of an open-ended bin (FairFace's 70+) at its
+    lower edge and reads the old too young. The prior of an open top bin stops at ``interval_prior_top``."""
+    top = ops.maximum(ops.minimum(hi, cfg.interval_prior_top), lo)
+    prior = interval_weights(lo, top, cfg)
+    prior = prior / ops.sum(prior, axis=1, keepdims=True)
+    inside = dist * interval_weights(lo, hi, cfg)
+    inside = inside / (ops.sum(inside, axis=1, keepdims=True) + EPS)
+    return ops.sum(prior * (ops.log(prior + EPS) - ops.log(inside + EPS)), axis=1)
+
+
 def expected_age(dist, age_max: int = 100):
     return ops.sum(dist * ops.arange(age_max + 1, dtype="float32")[None, :], axis=1)
 
@@ -81,7 +97,8 @@ def age_variance(dist, age_max: int = 100):
 def make_age_loss(cfg: AgeLossConfig):
     """Exact ages: cross-entropy to a Gaussian label distribution plus, for ``ldl``, an L1 term on the
     expected age, or, for ``mean-variance``, the squared error of the expected age and the variance
-    of the distribution. Age intervals: -log of the mass inside the interval (both kinds)."""
+    of the distribution. Age intervals: -log of the mass inside the interval (both kinds), plus, with
+    ``interval_prior_weight``, the within-bin prior of :func:`interval_prior_kl`."""
     def age_loss(y_true, y_pred):
         y_true = ops.cast(y_true, "float32")
         lo, hi, exact, interval = y_true[:, 0], y_true[:, 1], y_true[:, 2], y_true[:, 3]
@@ -93,6 +110,8 @@ def make_age_loss(cfg: AgeLossConfig):
         else:
             exact_loss = ce + cfg.l1_weight * ops.abs(error)
         interval_loss = age_interval_nll(dist, lo, hi, cfg)
+        if cfg.interval_prior_weight > 0:
+            interval_loss = interval_loss + cfg.interval_prior_weight * interval_prior_kl(dist, lo, hi, cfg)
         per_sample = exact * exact_loss + interval * interval_loss
         return _masked_scale(per_sample, ops.maximum(exact, interval))
     age_loss.__name__ = "age_loss"

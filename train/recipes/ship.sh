@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Ship a finished long run (train/recipes/long_run.sh) into models/: the files devices run, checked against the
+# Keras model, and every report the model card quotes. Each step alone on the CPU.
+#
+#   train/recipes/ship.sh default     models/agegender.keras, agegender_{int8.tflite,int8.onnx,fp32.onnx},
+#                                     EXPORTS.md, reports/{utkface_test,fairface_val,int8_default_*}, history.csv
+#   train/recipes/ship.sh open        models/agegender_open_{int8.tflite,int8.onnx}, EXPORTS_OPEN.md,
+#                                     reports/{open_*,int8_open_*}, open_history.csv (calibrated on FairFace only)
+#   train/recipes/ship.sh latency     benchmarks/results/latency.md for every shipped file, once both are in
+# Each model's step ends with `agegender bench accuracy` (benchmarks/results[/open]/accuracy.md).
+#
+# INT8 files end at the logits (--float-tail): softmax, sigmoid and the expected age run in float32 on the device.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+which=${1:?default, open or latency}
+SHARED=${AGEGENDER_SHARED:-../shared}
+RUNS=${LONG_RUNS:-$HOME/.cache/agegender/runs/long}
+AG=${AGEGENDER:-agegender}
+UTK=$SHARED/datasets/utkface
+FF=$SHARED/datasets/fairface
+DET=$SHARED/models/face_detection
+run=$RUNS/$which
+R=models/reports
+[ "$which" = latency ] || [ -f "$run/best.keras" ] || { echo "$run/best.keras: the $which run has not finished an epoch yet" >&2; exit 2; }
+
+case "$which" in
+  default)
+    cp "$run/best.keras" models/agegender.keras
+    cp "$run/best.keras.json" models/agegender.keras.json
+    cp "$run/history.csv" "$R/history.csv"
+    $AG -q export models/agegender.keras --formats tflite-int8,onnx-int8,onnx-fp32 --float-tail --calib "$UTK" \
+      --out models --verify --verify-data "$UTK" > /dev/null
+    $AG -q evaluate models/agegender.keras --data "$UTK" --split test --framing-check --models-dir "$DET" \
+      --out "$R/utkface_test" > "$R/utkface_test.json"
+    $AG -q evaluate models/agegender.keras --data "$FF" --split val --out "$R/fairface_val" > "$R/fairface_val.json"
+    $AG -q evaluate models/agegender_int8.tflite --data "$UTK" --split test --stability 300 \
+      --out "$R/int8_default_utkface_test" > /dev/null
+    $AG -q evaluate models/agegender_int8.tflite --data "$FF" --split val --out "$R/int8_default_fairface_val" > /dev/null
+    $AG -q bench accuracy --models models/agegender_int8.tflite models/agegender_int8.onnx models/agegender_fp32.onnx \
+      --data "$UTK,test" --data "$FF,val" --out benchmarks/results > /dev/null
+    ;;
+  open)
+    cp "$run/history.csv" "$R/open_history.csv"
+    $AG -q export "$run/best.keras" --formats tflite-int8,onnx-int8 --name agegender_open --float-tail --calib "$FF" \
+      --out models --verify --verify-data "$UTK" --verify-report models/EXPORTS_OPEN.md > /dev/null
+    $AG -q evaluate "$run/best.keras" --data "$UTK" --split test --out "$R/open_utkface_test" > "$R/open_utkface_test.json"
+    $AG -q evaluate "$run/best.keras" --data "$FF" --split val --out "$R/open_fairface_val" > "$R/open_fairface_val.json"
+    $AG -q evaluate models/agegender_open_int8.tflite --data "$UTK" --split test --stability 300 \
+      --out "$R/int8_open_utkface_test" > /dev/null
+    $AG -q evaluate models/agegender_open_int8.tflite --data "$FF" --split val --out "$R/int8_open_fairface_val" > /dev/null
+    $AG -q bench accuracy --models models/agegender_open_int8.tflite models/agegender_open_int8.onnx \
+      --data "$UTK,test" --data "$FF,val" --out benchmarks/results/open > /dev/null
+    ;;
+  latency)
+    $AG -q bench latency --models models/agegender_int8.tflite models/agegender_int8.onnx models/agegender_fp32.onnx \
+      models/agegender_open_int8.tflite models/agegender_open_int8.onnx --threads 1,2 --batches 1,8 --out benchmarks/results
+    exit 0
+    ;;
+  *) echo "default or open, not $which" >&2; exit 2 ;;
+esac
+echo "shipped $which from $run"
