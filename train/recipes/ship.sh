@@ -31,7 +31,7 @@ case "$which" in
     $AG -q export models/agegender.keras --formats tflite-int8,onnx-int8,onnx-fp32 --float-tail --calib "$UTK" \
       --out models --verify --verify-data "$UTK" > /dev/null
     $AG -q evaluate models/agegender.keras --data "$UTK" --split test --framing-check --models-dir "$DET" \
-      --out "$R/utkface_test" > "$R/utkface_test.json"
+      --history "$run/history.csv" --out "$R/utkface_test" > "$R/utkface_test.json"
     $AG -q evaluate models/agegender.keras --data "$FF" --split val --out "$R/fairface_val" > "$R/fairface_val.json"
     $AG -q evaluate models/agegender_int8.tflite --data "$UTK" --split test --stability 300 \
       --out "$R/int8_default_utkface_test" > /dev/null
@@ -44,7 +44,8 @@ case "$which" in
     $AG -q export "$run/best.keras" --formats tflite-int8,onnx-int8 --name agegender_open --float-tail --calib "$FF" \
       --out models --verify --verify-data "$UTK" --verify-report models/EXPORTS_OPEN.md > /dev/null
     $AG -q evaluate "$run/best.keras" --data "$UTK" --split test --out "$R/open_utkface_test" > "$R/open_utkface_test.json"
-    $AG -q evaluate "$run/best.keras" --data "$FF" --split val --out "$R/open_fairface_val" > "$R/open_fairface_val.json"
+    $AG -q evaluate "$run/best.keras" --data "$FF" --split val --history "$run/history.csv" \
+      --out "$R/open_fairface_val" > "$R/open_fairface_val.json"
     $AG -q evaluate models/agegender_open_int8.tflite --data "$UTK" --split test --stability 300 \
       --out "$R/int8_open_utkface_test" > /dev/null
     $AG -q evaluate models/agegender_open_int8.tflite --data "$FF" --split val --out "$R/int8_open_fairface_val" > /dev/null
