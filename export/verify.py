@@ -54,9 +54,9 @@ def verify_exports(keras_path: Path, exported: list, data: str, out_md: Path, li
     stability of single faces, as markdown written to ``out_md``."""
     from export.compare import compare_outputs
     from train.cache import decode_chips
-    from train.evaluate import evaluate, load_model_for_eval, run_model, summarize
+    from train.evaluate import evaluate, load_model_for_eval, model_stability, summarize
     from train.sources import read_source
-    from train.stability import measure_stability, sample_chips
+    from train.stability import sample_chips
 
     reference = load_model_for_eval(keras_path)
     faces = read_source(data, split)
@@ -72,8 +72,7 @@ def verify_exports(keras_path: Path, exported: list, data: str, out_md: Path, li
 
     def stability(fmt: str, model) -> None:
         if chips:
-            st = measure_stability(lambda x: run_model(model, x), model.contract, chips)
-            stable.append((fmt, model.path, model.contract, st))
+            stable.append((fmt, model.path, model.contract, model_stability(model, chips)))
 
     stability("Keras (reference)", reference)
     from edge.progress import progress

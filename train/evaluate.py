@@ -73,6 +73,13 @@ def run_model(model: LoadedModel, images: np.ndarray, batch_size: int = 64, flip
     return res
 
 
+def model_stability(model: LoadedModel, chips: list[np.ndarray], seed: int = 0):
+    """``train.stability.measure_stability`` of a loaded model (Keras, TFLite, ONNX or OpenVINO)."""
+    from train.stability import measure_stability
+
+    return measure_stability(lambda x: run_model(model, x), model.contract, chips, seed)
+
+
 @dataclass
 class EvalResult:
     model: str
@@ -230,10 +237,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         result.metrics["framing"] = framing_check(model, args.data, args.split, args.detector,
                                                   tuple(args.models_dir), args.limit)
     if args.stability:
-        from train.stability import measure_stability, sample_chips
+        from train.stability import sample_chips
 
         chips, _ = sample_chips(result.faces.paths, args.stability)
-        result.metrics["stability"] = measure_stability(lambda x: run_model(model, x), model.contract, chips).as_dict()
+        result.metrics["stability"] = model_stability(model, chips).as_dict()
     summary = summarize(result.metrics)
     print(json.dumps(summary, indent=2))
     if args.out:
