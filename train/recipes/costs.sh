@@ -26,5 +26,5 @@ for name in "${NAMES[@]}"; do
   [ -f "$RUNS/$name/best.keras" ] || { echo "$name: not trained yet"; continue; }
   $AG -q export "$RUNS/$name/best.keras" --formats tflite-int8 --calib "$UTK" --out "$RUNS/$name/export" > /dev/null || exit 1
   $AG -q bench latency --models "$RUNS/$name/export/"*_int8.tflite --threads 2 --batches 1,2 --out "$SCORES/$name" || exit 1
-  [ "$name" = baseline ] && [ -d "$SCORES/baseline_flip" ] && cp "$SCORES/baseline/latency.json" "$SCORES/baseline_flip/"
+  if [ "$name" = baseline ] && [ -d "$SCORES/baseline_flip" ]; then cp "$SCORES/baseline/latency.json" "$SCORES/baseline_flip/"; fi
 done
