@@ -9,17 +9,19 @@ from typing import Callable, Optional, Sequence
 from agegender import deploy_cli, live_cli
 from agegender.builders import build_analyzer, build_detector, build_model
 from edge.errors import AgeGenderError
+from edge.live import defaults as live_defaults
 
 log = logging.getLogger("agegender")
 
 
 # ---------------------------------------------------------------------------- shared options
-def _add_model_options(p: argparse.ArgumentParser) -> None:
+def _add_model_options(p: argparse.ArgumentParser, threads: int = 0) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", default=None,
                    help="model file (.tflite, .onnx, .xml) or a shipped name: default, open (default: default)")
     g.add_argument("--backend", default="auto", choices=["auto", "tflite", "onnx", "openvino"])
-    g.add_argument("--threads", type=int, default=0, help="inference threads (0: runtime default)")
+    g.add_argument("--threads", type=int, default=threads,
+                   help=f"inference threads (0: the runtime's default; default {threads or 'the runtime default'})")
     g.add_argument("--providers", default="", help="ONNX Runtime providers in order, e.g. tensorrt,cuda,cpu")
     g.add_argument("--models-dir", action="append", default=[],
                    help="extra folder to search for model files (also $AGEGENDER_MODELS_DIR)")
@@ -28,7 +30,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--race", action="store_true", help="also report race (off by default)")
 
 
-def _add_detector_options(p: argparse.ArgumentParser) -> None:
+def _add_detector_options(p: argparse.ArgumentParser, detect_size: int = 0) -> None:
     g = p.add_argument_group("face detection")
     g.add_argument("--detector", default="auto",
                    help="auto, yunet, blazeface, blazeface-full, res10, haar (auto: best available)")
@@ -37,9 +39,9 @@ def _add_detector_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--nms-threshold", type=float, default=0.3)
     g.add_argument("--min-face", type=int, default=24, help="smallest face side in pixels")
     g.add_argument("--max-faces", type=int, default=16)
-    g.add_argument("--detect-size", type=int, default=0, metavar="N",
+    g.add_argument("--detect-size", type=int, default=detect_size, metavar="N",
                    help="detect on a copy of the image whose long side is N pixels (0: full size); alignment and "
-                        "classification still use the full image")
+                        f"classification still use the full image (default {detect_size or 'full size'})")
     g.add_argument("--download-models", action="store_true",
                    help="download YuNet (sha256-checked) into the cache if it is not found")
 
@@ -193,14 +195,15 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo-frames", type=int, default=0, help="length of the demo clip (default 300)")
     p.add_argument("--smoothing", type=float, default=0.3, help="EMA weight of a new observation; 1 turns it off")
     p.add_argument("--skip-frames", type=int, default=0, help="re-classify a stable track only every N+1 frames")
-    p.add_argument("--detect-every", type=int, default=1, metavar="N",
+    p.add_argument("--detect-every", type=int, default=live_defaults.DETECT_EVERY, metavar="N",
                    help="detect faces only every N frames while every track is stable (new or lost tracks: every "
-                        "frame); between detections tracks move on at constant velocity (1: every frame)")
+                        "frame); between detections tracks move on at constant velocity (1: every frame; default "
+                        f"{live_defaults.DETECT_EVERY})")
     p.add_argument("--blur-faces", action="store_true", help="pixelate faces in every displayed or saved image")
     deploy_cli.add_run_options(p)
     live_cli.add_run_options(p)
-    _add_model_options(p)
-    _add_detector_options(p)
+    _add_model_options(p, threads=live_defaults.CLASSIFIER_THREADS)
+    _add_detector_options(p, detect_size=live_defaults.DETECT_SIZE)
     p.set_defaults(func=cmd_run)
     live_cli.add_parsers(sub, p, cmd_run)   # serve, kiosk: run + dashboard or kiosk view
 

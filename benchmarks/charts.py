@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from benchmarks.pipeline_targets import is_default
 from benchmarks.report import STAGE_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def latency_chart(report: dict, out: Path) -> list[Path]:
 
 def pipeline_charts(report: dict, out: Path) -> list[Path]:
     plt = _pyplot()
-    cases = [c for c in report["cases"] if "width" in c["case"] and not c["case"].get("skip_frames")]
+    cases = [c for c in report["cases"] if is_default(c)]
     if plt is None or not cases:
         return []
     paths = []
@@ -71,6 +72,8 @@ def pipeline_charts(report: dict, out: Path) -> list[Path]:
     ax.set_yscale("log")
     paths.append(_finish(plt, fig, ax, "Pipeline FPS by faces per frame", "frames per second", out / "fps_by_faces.png"))
 
+    first = cases[0]["case"]["detector"]          # the stage chart: the first (default) detector's cases
+    cases = [c for c in cases if c["case"]["detector"] == first]
     fig, ax = plt.subplots(figsize=(max(7, 0.6 * len(cases)), 4))
     labels = [f"{c['case']['detector']}\n{c['case']['width']}x{c['case']['height']}\n{c['case']['faces']} faces" for c in cases]
     bottom = [0.0] * len(cases)
@@ -79,5 +82,6 @@ def pipeline_charts(report: dict, out: Path) -> list[Path]:
         ax.bar(range(len(cases)), vals, bottom=bottom, label=stage)
         bottom = [b + v for b, v in zip(bottom, vals)]
     ax.set_xticks(range(len(cases)), labels, fontsize=6)
-    paths.append(_finish(plt, fig, ax, "Where a frame's time goes", "mean ms per frame", out / "stage_breakdown.png"))
+    paths.append(_finish(plt, fig, ax, f"Where a frame's time goes ({first})", "mean ms per frame",
+                         out / "stage_breakdown.png"))
     return paths

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from benchmarks.report import command_line, write_report
 from edge.errors import AgeGenderError
+from edge.live import defaults as live_defaults
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def run_pipeline(args: argparse.Namespace) -> dict:
     detectors = ["auto"] if args.quick else [d for d in args.detectors.split(",") if d]
     settings = BenchSettings(model, tuple(args.models_dir), args.data,
                              QUICK_SECONDS if args.quick else args.seconds, args.threads_pipeline, args.smoothing,
-                             detect_size=args.detect_size)
+                             detect_size=args.detect_size, detect_every=args.detect_every)
     if args.source:
         case = run_live(args.source, detectors[0], settings)
         report = {"kind": "pipeline", "machine": machine_info(), "model": Path(model).name,
@@ -106,10 +107,10 @@ def run_pipeline(args: argparse.Namespace) -> dict:
     sizes = [(640, 480)] if args.quick else _sizes(args.sizes)
     faces = [0, 1, 3] if args.quick else _csv_ints(args.faces, "--faces")
     report = pipeline_report(settings, sizes, faces, detectors, skip_frames=args.skip_frames,
-                             detect_every=0 if args.quick else args.detect_every,
+                             compare_detect_every=args.detect_every if args.quick else args.compare_detect_every,
                              detect_study_faces=0 if args.quick else args.detect_study_faces,
                              thread_counts=[] if args.quick else _csv_ints(args.thread_counts, "--thread-counts"),
-                             jitter_frames=90 if args.quick else 150)
+                             jitter_frames=90 if args.quick else 150, crossing_frames=0 if args.quick else 300)
     write_report(out, "pipeline", report, pipeline_markdown(report, command_line()))
     pipeline_charts(report, out)
     return report
@@ -154,15 +155,22 @@ def add_bench_parser(sub) -> None:
                    help="pipeline: comma list; unavailable ones are skipped (--quick: auto)")
     p.add_argument("--skip-frames", type=int, default=2, help="pipeline: track skipping to measure (0: none)")
     p.add_argument("--smoothing", type=float, default=0.3)
-    p.add_argument("--detect-every", type=int, default=3,
-                   help="pipeline: also measure detection every N frames, at every size with the most faces (1: not)")
-    p.add_argument("--detect-size", type=int, default=0, help="pipeline: detection on a copy with this long side")
+    p.add_argument("--detect-every", type=int, default=live_defaults.DETECT_EVERY,
+                   help=f"pipeline: detection every N frames while tracks are settled (default: the live default, "
+                        f"{live_defaults.DETECT_EVERY})")
+    p.add_argument("--compare-detect-every", type=int, default=1,
+                   help="pipeline: also measure this detection interval (the first detector at every face count, the "
+                        "others at the most faces; the same as --detect-every: no such rows)")
+    p.add_argument("--detect-size", type=int, default=live_defaults.DETECT_SIZE,
+                   help="pipeline: detection on a copy with this long side (default: the live default, "
+                        f"{live_defaults.DETECT_SIZE or 'full frame'}; 0: full frame)")
     p.add_argument("--thread-counts", default="",
                    help="pipeline: also run the first size with the most faces at these classifier thread counts, "
                         "e.g. 1,2,4")
-    p.add_argument("--detect-study-faces", type=int, default=300,
+    p.add_argument("--detect-study-faces", type=int, default=1000,
                    help="pipeline with --data: UTKFace test faces per resolution for the detection-size table (0: skip)")
-    p.add_argument("--threads-pipeline", type=int, default=0, help="pipeline: classifier threads (0: runtime default)")
+    p.add_argument("--threads-pipeline", type=int, default=live_defaults.CLASSIFIER_THREADS,
+                   help="pipeline: classifier threads (default: the live default; 0: the runtime's default)")
     p.add_argument("--source", default=None, help="pipeline: a live camera/stream instead of generated clips")
     p.add_argument("--seconds", type=float, default=10.0, help="pipeline: seconds per case (or of the live run)")
     p.add_argument("--data", action="append", default=None,

@@ -59,16 +59,30 @@ def pick_faces(data: str | Path, n: int, seed: int) -> list[FaceTrack]:
     return out
 
 
+BREATHING = 0.15                    # a face's size varies by ±15% over time
+
+
+def grid(faces: int, width: int, height: int) -> tuple[int, int]:
+    """(columns, rows) of the cells that faces move in: about square cells, so that up to a dozen faces
+    fit a frame without covering each other."""
+    cols = max(1, min(faces, round(math.sqrt(faces * width / height))))
+    return cols, max(1, math.ceil(faces / cols))
+
+
 def placements(spec: ClipSpec, tracks: list[FaceTrack], i: int) -> Iterator[tuple[int, int, int, int]]:
-    """Where each face's chip lies in frame ``i``: (face index, x0, y0, side); faces on Lissajous paths
-    across their own slots of the frame."""
+    """Where each face's chip lies in frame ``i``: (face index, x0, y0, side); each face on a Lissajous
+    path inside its own cell of the frame, never reaching into a neighbour's."""
     t = i / spec.fps
-    slots = max(len(tracks), 1)
+    cols, rows = grid(len(tracks), spec.width, spec.height)
+    cell_w, cell_h = spec.width / cols, spec.height / rows
+    base = min(spec.height * spec.face_fraction, 0.78 * min(cell_w, cell_h))
+    reach_x = min(0.25 * cell_w, max(0.0, (cell_w - (1 + BREATHING) * base) / 2))
+    reach_y = min(0.2 * cell_h, max(0.0, (cell_h - (1 + BREATHING) * base) / 2))
     for k, tr in enumerate(tracks):
-        side = int(spec.height * spec.face_fraction * (1 + 0.15 * math.sin(0.8 * t * tr.speed + tr.phase)))
-        slot_w = spec.width / slots
-        cx = slot_w * (k + 0.5) + 0.25 * slot_w * math.sin(0.6 * t * tr.speed + tr.phase)
-        cy = spec.height * (0.5 + 0.2 * math.cos(0.45 * t * tr.speed + tr.phase))
+        side = int(base * (1 + BREATHING * math.sin(0.8 * t * tr.speed + tr.phase)))
+        col, row = k % cols, k // cols
+        cx = cell_w * (col + 0.5) + reach_x * math.sin(0.6 * t * tr.speed + tr.phase)
+        cy = cell_h * (row + 0.5) + reach_y * math.cos(0.45 * t * tr.speed + tr.phase)
         yield k, int(cx - side / 2), int(cy - side / 2), side
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-DETECT_SIZES = (160, 240, 320, 480, 0)                 # 0: the full frame
+DETECT_SIZES = (160, 240, 320, 480, 640, 0)            # 0: the full frame (640: full at 640x480, a cap above it)
 WIDTH_BANDS = ((24, 40), (40, 64), (64, 100), (100, 160), (160, 10_000))
 MAX_RECALL_LOSS_PP = 0.5
 MAX_MAE_INCREASE = 0.05
@@ -89,18 +89,18 @@ def detect_size_rows(analyzer, frames: list[FrameFace], resolution: str,
                 hits, lm_err, err, err_ref = 0, [], [], []
                 for i in idx:
                     ref, got = reference[i], found[i]
-                    err_ref.append(abs(ref.age - frames[i].age))
                     if got is None or iou_matrix(ref.box[None], got.box[None])[0, 0] < 0.5:
                         continue
                     hits += 1
                     err.append(abs(got.age - frames[i].age))
+                    err_ref.append(abs(ref.age - frames[i].age))     # the same face, full-frame landmarks
                     if ref.landmarks is not None and got.landmarks is not None:
                         lm_err.append(float(np.linalg.norm(ref.landmarks - got.landmarks, axis=1).mean()))
                 rows.append({"resolution": resolution, "detect_size": size or "full", "face_width": band_name(band),
                              "faces": len(idx), "recall": round(hits / len(idx), 4),
                              "landmark_error_px": round(float(np.mean(lm_err)), 3) if lm_err else None,
                              "age_mae": round(float(np.mean(err)), 3) if err else None,
-                             "age_mae_full": round(float(np.mean(err_ref)), 3)})
+                             "age_mae_full": round(float(np.mean(err_ref)), 3) if err_ref else None})
     finally:
         analyzer.detect_size = full_size
     return rows
@@ -118,7 +118,7 @@ def choose_default(rows: list[dict], resolution: str = "640x480") -> Optional[in
         recall = sum(r["recall"] * r["faces"] for r in mine) / faces
         if 100 * (1 - recall) > MAX_RECALL_LOSS_PP:
             return False
-        pairs = [(r["age_mae"], r["age_mae_full"], r["faces"]) for r in mine if r["age_mae"] is not None]
+        pairs = [(r["age_mae"], r["age_mae_full"], r["recall"] * r["faces"]) for r in mine if r["age_mae"] is not None]
         mae = sum(a * n for a, _, n in pairs) / max(sum(n for *_, n in pairs), 1)
         mae_full = sum(b * n for _, b, n in pairs) / max(sum(n for *_, n in pairs), 1)
         return mae - mae_full <= MAX_MAE_INCREASE

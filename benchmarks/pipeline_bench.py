@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -17,6 +18,7 @@ import numpy as np
 
 from benchmarks.clips import ClipSpec, FaceTrack, clip_faces, write_clip
 from benchmarks.latency import measure
+from benchmarks.pipeline_targets import fps_by_faces, is_default, target_rows
 from benchmarks.system import ResourceMeter, machine_info
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ class PipelineCase:
     skip_frames: int = 0
     detect_every: int = 1
     threads: int = 0                    # classifier threads of this case (0: the settings' threads)
+    variant: str = ""                   # "": the run's settings; else what this row changes ("skip", "detect", "threads")
 
     @property
     def resolution(self) -> str:
@@ -49,6 +52,7 @@ class BenchSettings:
     smoothing: float = 0.3
     workdir: Optional[Path] = None
     detect_size: int = 0                # detection on a copy with this long side (0: the full frame)
+    detect_every: int = 1               # detection every N frames while all tracks are settled
 
 
 class DrawOnlySink:
@@ -103,16 +107,35 @@ def build_analyzer(detector: str, s: BenchSettings, model=None):
                         detect_size=s.detect_size)
 
 
-def compute_floor(analyzer, image: np.ndarray, faces: int, repeats: int = 15) -> dict:
-    """Model-only times on one frame: detector on the frame, classifier on a batch of ``faces`` crops."""
+def _classifier_after_detection(analyzer, image: np.ndarray, crops: np.ndarray, repeats: int) -> float:
+    """p50 ms of the classifier alone when each call follows a detection, as in the pipeline (the
+    detector's working set has just left the caches), timing only the classifier."""
+    times = []
+    for _ in range(repeats):
+        analyzer.detect(image)
+        t = time.perf_counter()
+        analyzer.model.infer(crops)
+        times.append(time.perf_counter() - t)
+    return 1000.0 * float(np.median(times))
+
+
+def compute_floor(analyzer, image: np.ndarray, batch: int, detected_share: float = 1.0, classified_share: float = 1.0,
+                  repeats: int = 15) -> dict:
+    """Model-only times on one frame: detection (with its downscale) on the frame, and the classifier on a
+    batch of ``batch`` crops (the pipeline's mean batch per call), in a warm loop and right after a
+    detection. The floor counts detection on ``detected_share`` of the frames (``--detect-every``) and a
+    classifier call on ``classified_share`` of them."""
     size = analyzer.model.input_size
-    det = measure(lambda: analyzer.detector.detect(image), warmup=2, runs=repeats, min_seconds=0.3)
-    cls_ms = 0.0
-    if faces:
-        crops = np.random.default_rng(0).integers(0, 255, (faces, size, size, 3), dtype=np.uint8)
+    det = measure(lambda: analyzer.detect(image), warmup=2, runs=repeats, min_seconds=0.3)
+    cls_ms = cold_ms = 0.0
+    if batch:
+        crops = np.random.default_rng(0).integers(0, 255, (batch, size, size, 3), dtype=np.uint8)
         cls_ms = measure(lambda: analyzer.model.infer(crops), warmup=2, runs=repeats, min_seconds=0.3).p50_ms
-    total = det.p50_ms + cls_ms
-    return {"detector_ms": round(det.p50_ms, 3), "classifier_ms": round(cls_ms, 3), "models_ms": round(total, 3),
+        cold_ms = _classifier_after_detection(analyzer, image, crops, repeats)
+    total = detected_share * det.p50_ms + classified_share * cls_ms
+    return {"detector_ms": round(det.p50_ms, 3), "classifier_batch": batch, "classifier_ms": round(cls_ms, 3),
+            "classifier_after_detect_ms": round(cold_ms, 3), "detected_share": round(detected_share, 3),
+            "classified_share": round(classified_share, 3), "models_ms": round(total, 3),
             "floor_fps": round(1000.0 / total, 1) if total > 0 else float("inf")}
 
 
@@ -135,8 +158,13 @@ def _run(source, analyzer, s: BenchSettings, skip_frames: int, duration: float =
     summary["resources"] = asdict(meter.stop())
     if keep.image is not None:
         # the classifier's share of the floor: the faces actually classified per frame (fewer with track skipping)
-        per_frame = summary["classifications"] / max(summary["frames_processed"], 1)
-        summary["floor"] = compute_floor(analyzer, keep.image, int(round(per_frame)))
+        # the classifier's share of the floor: its calls per frame (fewer with track skipping or --detect-every)
+        # at the mean batch of a call
+        processed = max(summary["frames_processed"], 1)
+        calls = summary["stages"].get("infer", {}).get("count", 0)
+        batch = int(round(summary["classifications"] / calls)) if calls else 0
+        detected_share = 1.0 - summary.get("detections_skipped", 0) / processed
+        summary["floor"] = compute_floor(analyzer, keep.image, batch, detected_share, min(1.0, calls / processed))
         process_ms = summary["stages"].get("process", {}).get("mean_ms")
         if process_ms:
             models_ms = summary["floor"]["models_ms"]
@@ -159,11 +187,11 @@ def run_case(case: PipelineCase, s: BenchSettings, analyzer=None) -> dict:
         clip = write_clip(spec, Path(tmp) / "clip.mp4", faces=faces)
         summary = _run(open_source(str(clip), realtime=True, fps=CAMERA_FPS), analyzer, s, case.skip_frames,
                        detect_every=case.detect_every, track_log=track_log)
-    summary["case"] = {**asdict(case), "detector": analyzer.detector.name}
+    summary["case"] = {**asdict(case), "detector": analyzer.detector.name, "detect_size": analyzer.detect_size}
     if case.faces:
         summary["tracking"] = tracking_quality(spec, faces, track_log)
-    log.info("%s %d faces %s skip=%d: %.1f FPS processed, capacity %s, floor %s", case.resolution, case.faces,
-             analyzer.detector.name, case.skip_frames, summary["processed_fps"], summary.get("capacity_fps"),
+    log.info("%s %d faces %s %s: %.1f FPS processed, capacity %s, floor %s", case.resolution, case.faces,
+             analyzer.detector.name, case.variant or "default", summary["processed_fps"], summary.get("capacity_fps"),
              summary.get("floor", {}).get("floor_fps"))
     return summary
 
@@ -207,10 +235,32 @@ def track_jitter(s: BenchSettings, detector: str = "auto", frames: int = 150, fa
                     if f.prediction is not None:
                         ages.setdefault(f.track_id, []).append(f.prediction.age)
 
-            Pipeline(open_source(str(clip)), analyzer, [], PipelineConfig(tracker=TrackerConfig(smoothing=weight)),
+            Pipeline(open_source(str(clip)), analyzer, [],
+                     PipelineConfig(tracker=TrackerConfig(smoothing=weight), detect_every=s.detect_every),
                      on_frame=collect).run()
             j = age_jitter(ages)
             out[label] = {"tracks": j.tracks, "age_std_mean": round(j.age_std_mean, 3)}
+    return out
+
+
+def crossing_count(s: BenchSettings, detector: str, model=None, intervals: Sequence[int] = (1,),
+                   frames: int = 300) -> list[dict]:
+    """Visitors counted on the demo clip, whose two faces cross and hide one another for about a second:
+    distinct track ids per distinct face, at the run's detection interval and at ``intervals``."""
+    from edge.live.demo import DemoSource
+    from edge.live.pipeline import Pipeline, PipelineConfig
+    from edge.live.tracking import TrackerConfig
+
+    analyzer = build_analyzer(detector, s, model)
+    out = []
+    for every in dict.fromkeys((s.detect_every, *intervals)):
+        ids: set[int] = set()
+        cfg = PipelineConfig(tracker=TrackerConfig(smoothing=s.smoothing), detect_every=every)
+        summary = Pipeline(DemoSource(frames=frames, faces=2), analyzer, [], cfg,
+                           on_frame=lambda r: ids.update(f.track_id for f in r.faces)).run()
+        out.append({"clip": "demo (2 faces that cross)", "detector": analyzer.detector.name, "detect_every": every,
+                    "frames": summary["frames_processed"], "distinct_faces": 2, "visitors_counted": len(ids),
+                    "visitors_per_distinct_face": round(len(ids) / 2, 3)})
     return out
 
 
@@ -219,7 +269,7 @@ def face_cost(cases: list[dict]) -> list[dict]:
     groups: dict[tuple, list[tuple[int, float]]] = {}
     for c in cases:
         k = c["case"]
-        if k.get("skip_frames", 0) or k.get("detect_every", 1) > 1 or k.get("threads") or "process" not in c["stages"]:
+        if not is_default(c) or "process" not in c["stages"]:
             continue
         groups.setdefault((f"{k['width']}x{k['height']}", k["detector"]), []).append(
             (k["faces"], c["stages"]["process"]["mean_ms"]))
@@ -252,12 +302,11 @@ def batching_gain(model, faces: list[int]) -> list[dict]:
 def skipping_gain(cases: list[dict]) -> list[dict]:
     """Track skipping: the same clip with and without re-classifying stable tracks every frame."""
     base = {(c["case"]["width"], c["case"]["height"], c["case"]["faces"], c["case"]["detector"]): c
-            for c in cases if not c["case"].get("skip_frames") and c["case"].get("detect_every", 1) <= 1
-            and not c["case"].get("threads")}
+            for c in cases if is_default(c)}
     out = []
     for c in cases:
         k = c["case"]
-        if not k.get("skip_frames"):
+        if k.get("variant") != "skip":
             continue
         b = base.get((k["width"], k["height"], k["faces"], k["detector"]))
         if b is None:
@@ -272,13 +321,17 @@ def skipping_gain(cases: list[dict]) -> list[dict]:
 
 
 def pipeline_report(s: BenchSettings, sizes: list[tuple[int, int]], faces: list[int], detectors: list[str],
-                    skip_frames: int = 2, jitter_frames: int = 150, detect_every: int = 1,
-                    detect_study_faces: int = 0, thread_counts: Sequence[int] = ()) -> dict:
+                    skip_frames: int = 2, jitter_frames: int = 150, compare_detect_every: int = 1,
+                    detect_study_faces: int = 0, thread_counts: Sequence[int] = (), crossing_frames: int = 300) -> dict:
+    """Every detector at every size and face count with the run's settings (``s``), then the variants:
+    track skipping, detection every ``compare_detect_every`` frames (the first detector at every face count,
+    the others at the most faces) and the classifier's thread counts (first detector, first size, most faces)."""
     from edge.errors import AgeGenderError
     from edge.progress import progress
 
     cases, used = [], []
     model = load_classifier(s)   # one classifier for every detector, the batching and the jitter runs
+    most = max(faces)
     for det in detectors:
         try:
             analyzer = build_analyzer(det, s, model)
@@ -286,19 +339,18 @@ def pipeline_report(s: BenchSettings, sizes: list[tuple[int, int]], faces: list[
             log.warning("detector %s skipped: %s", det, e)
             continue
         used.append(det)
-        grid = [(w, h, n) for (w, h) in sizes for n in faces]
-        for w, h, n in progress(grid, total=len(grid), desc=f"pipeline {det}", unit="case"):
-            cases.append(run_case(PipelineCase(w, h, n, det), s, analyzer))
-        if skip_frames and max(faces) > 0:
-            w, h = sizes[0]
-            cases.append(run_case(PipelineCase(w, h, max(faces), det, skip_frames), s, analyzer))
-        if detect_every > 1 and max(faces) > 0:
-            for w, h in sizes:
-                cases.append(run_case(PipelineCase(w, h, max(faces), det, detect_every=detect_every), s, analyzer))
-        for t in thread_counts:          # the classifier's threads inside the pipeline, beside capture and output
-            w, h = sizes[0]
-            threaded = build_analyzer(det, s, load_classifier(s, t))
-            cases.append(run_case(PipelineCase(w, h, max(faces), det, threads=t), s, threaded))
+        grid = [PipelineCase(w, h, n, det, detect_every=s.detect_every) for (w, h) in sizes for n in faces]
+        if skip_frames and most > 0:
+            grid.append(PipelineCase(*sizes[0], most, det, skip_frames, s.detect_every, variant="skip"))
+        if compare_detect_every != s.detect_every:
+            grid += [PipelineCase(w, h, n, det, detect_every=compare_detect_every, variant="detect")
+                     for (w, h) in sizes for n in faces if n > 0 and (n == most or len(used) == 1)]
+        for case in progress(grid, total=len(grid), desc=f"pipeline {det}", unit="case"):
+            cases.append(run_case(case, s, analyzer))
+        for t in thread_counts if len(used) == 1 and most > 0 else ():
+            threaded = build_analyzer(det, s, load_classifier(s, t))    # beside capture and output threads
+            cases.append(run_case(PipelineCase(*sizes[0], most, det, detect_every=s.detect_every, threads=t,
+                                               variant="threads"), s, threaded))
     if not used:
         raise AgeGenderError(f"none of the detectors {', '.join(detectors)} could be created")
     study = None
@@ -307,9 +359,12 @@ def pipeline_report(s: BenchSettings, sizes: list[tuple[int, int]], faces: list[
 
         study = detect_size_study(build_analyzer(used[0], s, model), s.data, detect_study_faces)
         study["detector"] = used[0]
-    return {"detection_size": study,"kind": "pipeline", "machine": machine_info(), "model": Path(s.model).name, "settings": asdict(s) | {
-                "workdir": None, "sizes": [f"{w}x{h}" for w, h in sizes], "faces": faces, "detectors": detectors,
-                "camera_fps": CAMERA_FPS, "skip_frames": skip_frames, "detect_every": detect_every},
-            "cases": cases, "face_cost": face_cost(cases), "batching": batching_gain(model, faces),
-            "skipping": skipping_gain(cases),
-            "jitter": track_jitter(s, used[0], frames=jitter_frames, smoothing=s.smoothing, model=model)}
+    report = {"kind": "pipeline", "machine": machine_info(), "model": Path(s.model).name, "settings": asdict(s) | {
+                  "workdir": None, "sizes": [f"{w}x{h}" for w, h in sizes], "faces": faces, "detectors": detectors,
+                  "camera_fps": CAMERA_FPS, "skip_frames": skip_frames, "compare_detect_every": compare_detect_every},
+              "cases": cases, "detection_size": study, "face_cost": face_cost(cases),
+              "batching": batching_gain(model, faces), "skipping": skipping_gain(cases),
+              "jitter": track_jitter(s, used[0], frames=jitter_frames, smoothing=s.smoothing, model=model),
+              "crossing": crossing_count(s, used[0], model, (compare_detect_every,), crossing_frames)
+              if crossing_frames else []}
+    return report | {"targets": target_rows(report), "fps_by_faces": fps_by_faces(report)}

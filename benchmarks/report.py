@@ -64,7 +64,7 @@ def pipeline_rows(report: dict) -> list[dict]:
         row = {"resolution": f"{k['width']}x{k['height']}" if "width" in k else k.get("source"),
                "faces": k.get("faces", round(c["faces_per_frame"], 1)), "detector": k["detector"],
                "skip": k.get("skip_frames", 0), "detect_every": k.get("detect_every", 1),
-               "threads": k.get("threads") or "default",
+               "threads": k.get("threads") or "default", "variant": k.get("variant", ""),
                "processed_fps": c["processed_fps"], "camera_fps": c["camera_fps"],
                "dropped": c["frames_dropped"], "capacity_fps": c.get("capacity_fps"), "floor_fps": floor.get("floor_fps"),
                "share": c.get("share_of_floor"), "overhead_ms": c.get("overhead_ms"),
@@ -98,6 +98,26 @@ def pipeline_markdown(report: dict, command: str) -> str:
              "- **detect_every**: detection every N frames while tracks are stable (`--detect-every`); "
              "**id_switches_per_1k**: a known face's track id changed, per 1,000 matched face-frames; "
              "**visitors_per_face**: distinct track ids reported per distinct face in the clip (1.0 is a right count).\n\n")
+    if report.get("targets"):
+        text += ("## Targets\n\nThe real-time targets, checked on this run's cases with the default settings "
+                 f"(detection size {report['settings'].get('detect_size') or 'full frame'}, detection every "
+                 f"{report['settings'].get('detect_every', 1)} frame(s) while tracks are settled, no track skipping). "
+                 "For a miss, `why` names the stage that costs the processing thread most.\n\n")
+        text += md_table([{**r, "met": "yes" if r["met"] else "**no**"} for r in report["targets"]],
+                         ["setting", "target", "measured", "met", "why"]) + "\n\n"
+    if report.get("fps_by_faces"):
+        text += ("## FPS against faces per frame\n\nCapacity FPS of the processing thread (unpaced), and in brackets "
+                 f"the frames dropped in {report['settings']['seconds']:g} s at a 30 FPS camera.\n\n")
+        cols = [k for k in report["fps_by_faces"][0] if k != "faces"]
+        text += md_table(report["fps_by_faces"], ["faces", *cols]) + "\n\n"
+    threaded = [r for r in rows if r["threads"] != "default"]
+    if threaded:
+        text += "## Classifier threads inside the pipeline\n\n"
+        same = [r for r in rows if not r["variant"] and any((r["resolution"], r["faces"], r["detector"]) == (t["resolution"], t["faces"], t["detector"])
+                        for t in threaded)]
+        text += md_table(same + threaded, ["resolution", "faces", "detector", "threads", "capacity_fps", "processed_fps",
+                                           "dropped", "infer", "e2e_p95", "cpu_pct"]) + "\n\n"
+    text += "## All cases\n\n"
     text += md_table(rows, main_cols) + "\n\n## Stage times, p50/p95 ms\n\n" + md_table(rows, stage_cols) + "\n"
     study = report.get("detection_size")
     if study:
@@ -105,7 +125,7 @@ def pipeline_markdown(report: dict, command: str) -> str:
                  f"that put the face between about 24 and 200 px wide, detected by {study.get('detector', 'the detector')} "
                  "on the full frame (the reference) and on copies whose long side is `detect_size` pixels. Recall and "
                  "landmark error are against the full-frame detection; the age MAE is after alignment with each size's "
-                 "landmarks (`age_mae_full`: the same faces with full-frame landmarks).\n\n")
+                 "landmarks (`age_mae_full`: the same detected faces with full-frame landmarks). A size at or above the frame's long side is the full frame.\n\n")
         text += md_table(study["rows"], ["resolution", "detect_size", "face_width", "faces", "recall",
                                          "landmark_error_px", "age_mae", "age_mae_full"]) + "\n"
         text += (f"\nChosen default: **{study['default'] or 'full frame'}** ({study['rule']}).\n")
@@ -116,16 +136,26 @@ def pipeline_markdown(report: dict, command: str) -> str:
         text += "\n## Batching (model only): one batch of N crops against N single calls\n\n"
         text += md_table(report["batching"], ["faces", "batched_ms", "one_by_one_ms", "saved_percent"]) + "\n"
     if report.get("skipping"):
-        text += "\n## Track skipping: stable tracks re-classified every (skip+1)th frame\n\n"
+        text += ("\n## Track skipping: stable tracks re-classified every (skip+1)th frame\n\n"
+                 "A position carried between detections (`--detect-every`) is a prediction and is not classified, so "
+                 "with a detection interval above 1 most frames classify nothing already; `--skip-frames` then only "
+                 "thins the detection frames further. Where the two classifications_per_frame columns barely differ, the difference "
+                 "in process time is run-to-run variation, not an effect of skipping.\n\n")
         text += md_table(report["skipping"], ["resolution", "faces", "detector", "skip_frames", "classifications_per_frame",
                                               "classifications_per_frame_skipping", "process_ms", "process_ms_skipping",
                                               "saved_percent"]) + "\n"
     j = report.get("jitter")
     if j:
         text += (f"\n## Temporal smoothing\n\nAge jitter (mean over tracks of the std of a track's age across frames; "
-                 f"{j['faces']} faces, {j['frames']} frames, every frame processed): without smoothing "
+                 f"{j['faces']} faces, {j['frames']} frames, every frame processed, the run's detection interval): "
+                 "without smoothing "
                  f"**{j['raw']['age_std_mean']} years**, with smoothing ({j['smoothing']}) "
                  f"**{j['smoothed']['age_std_mean']} years**.\n")
+    if report.get("crossing"):
+        text += ("\n## Counting faces that cross\n\nThe demo clip (10 s): two faces whose paths cross, one hidden "
+                 "behind the other for about a second. A right count is 2 visitors.\n\n")
+        text += md_table(report["crossing"], ["clip", "detector", "detect_every", "frames", "distinct_faces",
+                                              "visitors_counted", "visitors_per_distinct_face"]) + "\n"
     return text
 
 

@@ -48,7 +48,8 @@ def test_pipeline_report(runtime_model, tmp_path):
     from benchmarks.report import pipeline_markdown
 
     s = BenchSettings(str(runtime_model), seconds=1.5, workdir=tmp_path)
-    report = pipeline_report(s, [(320, 240)], [0, 2], ["haar"], skip_frames=2, jitter_frames=20, detect_every=3)
+    report = pipeline_report(s, [(320, 240)], [0, 2], ["haar"], skip_frames=2, jitter_frames=20,
+                             compare_detect_every=3, crossing_frames=45)
     cases = report["cases"]
     assert len(cases) == 4 and [c["case"]["faces"] for c in cases] == [0, 2, 2, 2]
     every = cases[3]
@@ -75,6 +76,11 @@ def test_pipeline_report(runtime_model, tmp_path):
     assert report["jitter"]["raw"]["tracks"] >= 1
     md = pipeline_markdown(report, "agegender bench pipeline")
     assert "compute floor" in md and "| 320x240 | 2 | haar |" in md and "visitors_per_face" in md
+    assert [r["faces"] for r in report["fps_by_faces"]] == [0, 2] and "haar 320x240" in report["fps_by_faces"][1]
+    assert any(r["setting"].startswith("footfall count, haar") for r in report["targets"])
+    assert "## Targets" in md and "## FPS against faces per frame" in md and "## Counting faces that cross" in md
+    assert [c["detect_every"] for c in report["crossing"]] == [1, 3]
+    assert all(c["frames"] > 0 and c["visitors_counted"] >= 1 for c in report["crossing"])
 
 
 def test_accuracy_report(tiny_exports, synthetic_utk, tmp_path):

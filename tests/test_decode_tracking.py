@@ -53,7 +53,7 @@ def test_iou_and_matching():
 
 
 def test_track_ids_are_stable_and_tracks_expire():
-    tr = Tracker(TrackerConfig(max_missed=2))
+    tr = Tracker(TrackerConfig(max_missed=2, reacquire_missed=0))
     ids = []
     for i in range(10):
         pairs = tr.update([_det(100 + 3 * i, 100), _det(300 - 3 * i, 200)])
@@ -90,3 +90,38 @@ def test_skip_frames_reuses_stable_tracks():
         else:
             assert tr.reuse(t).age == pytest.approx(30)
     assert decisions[0] and decisions.count(False) >= 4 and decisions.count(True) >= 3
+
+
+def _box_det(cx, cy, side):
+    return Detection(np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32), 0.9)
+
+
+def test_a_face_hidden_behind_another_keeps_its_id_when_it_comes_back():
+    """Face A walks left behind face B: it shrinks while being covered, is missed for 30 frames, and comes
+    back half hidden further along its path; it must get its old id back, and a newcomer far away must not."""
+    tr = Tracker(TrackerConfig())
+    a_x = 400.0
+    for i in range(40):                                  # both walk; A at 3 px per frame
+        pairs = tr.update([_box_det(a_x, 240, 60), _box_det(200 + i, 200, 100)])
+        a_x -= 3
+    a_id = pairs[0][1].track_id
+    for side in (50, 40, 30):                            # being covered: smaller and slower
+        pairs = tr.update([_box_det(a_x, 240, side), _box_det(240, 200, 100)])
+        a_x -= 1
+    for _ in range(30):                                  # hidden
+        tr.update([_box_det(240, 200, 100)])
+    back_x = a_x - 3 * 30
+    pairs = tr.update([_box_det(240, 200, 100), _box_det(back_x, 240, 28), _box_det(600, 50, 60)])
+    ids = [t.track_id for _, t in pairs]
+    assert ids[1] == a_id and ids[2] not in (a_id, ids[0])
+    assert len({t.track_id for t in tr.tracks}) == 3
+
+
+def test_a_lost_track_ends_after_the_reacquire_window():
+    tr = Tracker(TrackerConfig(max_missed=2, reacquire_missed=5))
+    tr.update([_box_det(100, 100, 50)])
+    for _ in range(5):
+        tr.update([])
+    assert len(tr.tracks) == 1
+    tr.update([])
+    assert tr.tracks == [] and len(tr.ended) == 1

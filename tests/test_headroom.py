@@ -159,6 +159,22 @@ def test_clip_truth_matches_where_faces_are_drawn():
         assert frame[(y1 + y2) // 2, (x1 + x2) // 2].min() > 200    # the chip's white centre is there
 
 
+@pytest.mark.parametrize("width,height,faces", [(640, 480, 6), (640, 480, 12), (1280, 720, 12)])
+def test_clip_faces_stay_in_frame_and_never_cover_each_other(width, height, faces):
+    from benchmarks.clips import ClipSpec, FaceTrack, placements
+
+    spec = ClipSpec(width, height, faces=faces, frames=300)
+    chip = np.zeros((8, 8, 3), np.uint8)
+    tracks = [FaceTrack(str(k), 30, chip, float(k), 0.6 + 0.07 * k) for k in range(faces)]
+    for i in range(0, 300, 5):
+        boxes = [(x0, y0, x0 + side, y0 + side) for _, x0, y0, side in placements(spec, tracks, i)]
+        assert len(boxes) == faces
+        assert all(0 <= b[0] and 0 <= b[1] and b[2] <= width and b[3] <= height and b[2] - b[0] >= 100 for b in boxes)
+        for j, a in enumerate(boxes):
+            for b in boxes[j + 1:]:
+                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+
+
 def test_detect_size_rows_on_composited_faces_and_the_default_rule():
     import cv2
 
@@ -188,3 +204,31 @@ def test_detect_size_rows_on_composited_faces_and_the_default_rule():
              row(320, "24-39", 0.5, 9.0)]          # small faces do not count for the rule
     assert choose_default(table) == 320
     assert choose_default([row(320, "40-63", 0.9, 5.0)]) is None
+
+
+def test_live_commands_take_the_measured_defaults_and_photos_the_full_image():
+    from agegender.cli import make_parser
+    from edge.live import defaults
+    from edge.service.settings import RunSettings
+
+    parser = make_parser()
+    for command in ("run", "serve", "kiosk"):
+        args = parser.parse_args([command, "demo"])
+        assert (args.detect_size, args.detect_every, args.threads) == (
+            defaults.DETECT_SIZE, defaults.DETECT_EVERY, defaults.CLASSIFIER_THREADS)
+    assert defaults.DETECT_SIZE == 640 and defaults.DETECT_EVERY == 3 and defaults.CLASSIFIER_THREADS == 1
+    assert parser.parse_args(["run", "demo", "--detect-size", "0"]).detect_size == 0
+    assert (parser.parse_args(["predict", "x.jpg"]).detect_size, parser.parse_args(["predict", "x.jpg"]).threads) == (0, 0)
+    assert RunSettings().detect_every == PipelineConfig().detect_every == defaults.DETECT_EVERY
+
+
+def test_picamera2_lores_stream_keeps_the_aspect_at_the_detection_size():
+    from edge.live.sources import Picamera2Source, lores_size
+
+    assert lores_size(1280, 720, 640) == (640, 360)
+    assert lores_size(1920, 1080, 640) == (640, 360)
+    assert lores_size(640, 480, 640) == (640, 480)         # never larger than the main stream
+    assert lores_size(1280, 720, 0) == (1280, 720)
+    assert lores_size(1296, 972, 500) == (500, 374)          # even sides for YUV420
+    assert Picamera2Source(1280, 720).lores_size == (640, 360)
+    assert Picamera2Source(1280, 720, lores=(320, 240)).lores_size == (320, 240)

@@ -186,7 +186,8 @@ def test_picamera2_stand_in(monkeypatch):
         def capture_arrays(self, names):
             assert names == ["main", "lores"]
             main = np.zeros((720, 1280, 4), np.uint8)
-            lores = np.zeros((240 * 3 // 2, 320), np.uint8)
+            w, h = calls["config"][1]["size"]
+            lores = np.zeros((h * 3 // 2, w), np.uint8)
             return [main, lores], {}
 
         def stop(self):
@@ -199,12 +200,14 @@ def test_picamera2_stand_in(monkeypatch):
     src = open_source("picamera2")
     src.open()
     f = src.read()
-    assert f.image.shape == (720, 1280, 3) and f.lores.shape == (240, 320, 3)
-    assert calls["config"][0]["format"] == "RGB888" and calls["config"][1]["size"] == (320, 240)
+    # the lores stream keeps the main stream's aspect at the live detection size (640 px long)
+    assert f.image.shape == (720, 1280, 3) and f.lores.shape == (360, 640, 3)
+    assert calls["config"][0]["format"] == "RGB888" and calls["config"][1]["size"] == (640, 360)
     p = Pipeline(src, FakeAnalyzer(), [], PipelineConfig())
     result = p.process(f)
     box = result.faces[0].detection.box
-    assert box[2] == pytest.approx(160 * 4)       # detected on lores, scaled to the main stream
+    # detected on lores (half its 640 px width: 320), scaled to the main stream (half of 1280)
+    assert box[2] == pytest.approx(640)
     src.close()
     assert calls["stopped"] and calls["closed"]
 

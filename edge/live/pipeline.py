@@ -18,6 +18,7 @@ import numpy as np
 
 from edge.vision.analyzer import FaceAnalyzer, StageTimes
 from edge.errors import AgeGenderError
+from edge.live.defaults import DETECT_EVERY
 from edge.live.metrics import RunMetrics
 from edge.live.sources import ReconnectingSource, Source, SourceEnded
 from edge.live.tracking import Tracker, TrackerConfig, apply_gender_band
@@ -57,7 +58,7 @@ class PipelineConfig:
     read_timeout: float = 1.0
     draw_status: bool = True
     blur_faces: bool = False
-    detect_every: int = 1          # detect at most every N frames while all tracks are settled (1: every frame)
+    detect_every: int = DETECT_EVERY   # detect at most every N frames while all tracks are settled (1: every frame)
 
 
 class LatestFrameSlot:

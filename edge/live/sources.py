@@ -19,6 +19,7 @@ from typing import Optional, Protocol
 import numpy as np
 
 from edge.errors import SourceEnded, SourceError, SourceUnavailable
+from edge.live.defaults import DETECT_SIZE
 from edge.types import Frame
 
 log = logging.getLogger(__name__)
@@ -159,16 +160,25 @@ class ImageFolderSource:
         pass
 
 
+def lores_size(width: int, height: int, long_side: int = DETECT_SIZE) -> tuple[int, int]:
+    """The detection stream's size: the main stream's aspect with its long side at most ``long_side``
+    (the measured detection size), in even pixels as YUV420 needs."""
+    scale = min(1.0, long_side / max(width, height)) if long_side > 0 else 1.0
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
 class Picamera2Source:
     """Raspberry Pi camera through Picamera2 (from Raspberry Pi OS: apt install python3-picamera2;
-    use a venv made with --system-site-packages). The small ``lores`` stream is used for
-    detection and the main stream for the face crops."""
+    use a venv made with --system-site-packages). The small ``lores`` stream (by default the main
+    stream's aspect at the measured detection size) is used for detection and the main stream for the
+    face crops."""
 
     live = True
     retry_at_start = True
 
-    def __init__(self, width: int = 1280, height: int = 720, lores: tuple[int, int] = (320, 240), fps: float = 30):
-        self.size, self.lores_size, self.fps = (width or 1280, height or 720), lores, fps
+    def __init__(self, width: int = 1280, height: int = 720, lores: Optional[tuple[int, int]] = None, fps: float = 30):
+        self.size, self.fps = (width or 1280, height or 720), fps
+        self.lores_size = lores or lores_size(*self.size)
         self.name = "picamera2"
         self._cam = None
         self._count = _Counter()

@@ -19,7 +19,12 @@ from edge.types import Detection, Prediction
 @dataclass
 class TrackerConfig:
     iou_threshold: float = 0.3
-    max_missed: int = 10            # frames a track survives without a detection
+    max_missed: int = 10            # frames a track can go undetected and still match by IoU with its last box
+    reacquire_missed: int = 45      # ... and still be picked up near its predicted position (a face that was hidden
+                                    # behind another one; 0: off). A track ends after the larger of the two.
+    reacquire_gate: float = 1.5     # the predicted centre within this many of the track's usual box widths
+    reacquire_size_ratio: float = 3.0   # and a box side within this ratio of that width (a face still half
+                                        # hidden comes back small)
     smoothing: float = 0.3          # EMA weight of a new observation at typical confidence; 1 = no smoothing
     skip_frames: int = 0            # re-classify a stable track only every N+1 frames (0: every frame)
     min_hits_to_skip: int = 3
@@ -40,6 +45,8 @@ class Track:
     last_seen: float = 0.0
     detection: Optional[Detection] = None     # the last real detection
     velocity: Optional[np.ndarray] = None     # box-centre motion, pixels per frame
+    drift: Optional[np.ndarray] = None        # the same, slowly averaged: where a hidden face is heading
+    side: float = 0.0                         # the usual box width, slowly averaged
     carried: int = 0                          # frames carried forward since the last real detection
 
 
@@ -93,7 +100,11 @@ class Tracker:
         cfg = self.config
         boxes = np.stack([d.box for d in detections]) if detections else np.zeros((0, 4), np.float32)
         tboxes = np.stack([t.box for t in self.tracks]) if self.tracks else np.zeros((0, 4), np.float32)
-        pairs = greedy_match(iou_matrix(tboxes, boxes), cfg.iou_threshold)
+        iou = iou_matrix(tboxes, boxes)
+        if len(tboxes):
+            iou[[t.missed > cfg.max_missed for t in self.tracks]] = 0.0   # long-lost tracks: only by prediction
+        pairs = greedy_match(iou, cfg.iou_threshold)
+        pairs += self._reacquire(boxes, pairs)
         matched_t = {r for r, _ in pairs}
         matched_d = {c: r for r, c in pairs}
         out: list[tuple[Detection, Track]] = []
@@ -103,9 +114,12 @@ class Tracker:
                 if t.detection is not None:
                     step = (_centre(det.box) - _centre(t.detection.box)) / (t.carried + 1 + t.missed)
                     t.velocity = step if t.velocity is None else 0.5 * t.velocity + 0.5 * step
+                    t.drift = step if t.drift is None else 0.9 * t.drift + 0.1 * step
+                t.side = 0.9 * t.side + 0.1 * float(det.box[2] - det.box[0])
                 t.box, t.hits, t.missed, t.last_seen = det.box.copy(), t.hits + 1, 0, now
             else:
-                t = Track(self._next_id, det.box.copy(), first_seen=now, last_seen=now)
+                t = Track(self._next_id, det.box.copy(), first_seen=now, last_seen=now,
+                          side=float(det.box[2] - det.box[0]))
                 self._next_id += 1
                 self.tracks.append(t)
             t.detection, t.carried = det, 0
@@ -115,11 +129,40 @@ class Tracker:
         for i, t in enumerate(self.tracks):
             if i < len(tboxes) and i not in matched_t:
                 t.missed += 1
-            if t.missed > cfg.max_missed:
+            if t.missed > max(cfg.max_missed, cfg.reacquire_missed):
                 self.ended.append(t)
             else:
                 keep.append(t)
         self.tracks = keep
+        return out
+
+    def _reacquire(self, boxes: np.ndarray, pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """(track, detection) pairs for lost tracks that the IoU match left: a detection close to where the
+        track's slow drift puts it now, of a compatible size; nearest first. A face hidden behind another
+        one shrinks and slows down in its last detections, so its drift and usual width, not its last box
+        and velocity, say where and how large it comes back."""
+        cfg = self.config
+        used_t, used_d = {r for r, _ in pairs}, {c for _, c in pairs}
+        lost = [i for i, t in enumerate(self.tracks)
+                if i not in used_t and 0 < t.missed <= cfg.reacquire_missed and t.detection is not None]
+        free = [j for j in range(len(boxes)) if j not in used_d]
+        candidates = []
+        for i in lost:
+            t = self.tracks[i]
+            v = t.drift if t.drift is not None else np.zeros(2, np.float32)
+            predicted = _centre(t.box) + v * t.missed
+            side = max(t.side, 1.0)
+            for j in free:
+                ratio = float(boxes[j][2] - boxes[j][0]) / side
+                distance = float(np.linalg.norm(_centre(boxes[j]) - predicted))
+                if distance <= cfg.reacquire_gate * side and 1 / cfg.reacquire_size_ratio <= ratio <= cfg.reacquire_size_ratio:
+                    candidates.append((distance, i, j))
+        out: list[tuple[int, int]] = []
+        for _, i, j in sorted(candidates):
+            if i not in used_t and j not in used_d:
+                out.append((i, j))
+                used_t.add(i)
+                used_d.add(j)
         return out
 
     def settled(self) -> bool:

@@ -9,6 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from edge.live import defaults as live_defaults
 from edge.service.config import AppConfig
 
 
@@ -28,7 +29,7 @@ class RunSettings:
     race: bool = False
     smoothing: float = 0.3
     skip_frames: int = 0
-    detect_every: int = 1
+    detect_every: int = live_defaults.DETECT_EVERY
     blur_faces: bool = False
     # outputs
     json: Optional[str] = None          # "-": stdout
