@@ -1,7 +1,7 @@
 """agegender: real-time face age & gender estimation for Jetson and Raspberry Pi."""
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 HERE = Path(__file__).parent
 VERSION = "0.1.0"
@@ -32,7 +32,9 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0 (code); see models/MODEL_CARD*.md for the model weights",
     python_requires=">=3.9",
-    packages=find_packages(include=["agegender", "agegender.*", "edge", "edge.*", "train", "train.*",
+    # namespace discovery: the asset folders under edge/ are data, and setuptools warns about folders it
+    # could import but was not told to ship
+    packages=find_namespace_packages(include=["agegender", "agegender.*", "edge", "edge.*", "train", "train.*",
                                     "export", "export.*", "benchmarks", "benchmarks.*"]),
     include_package_data=True,
     # Inside the package, found on every install: YuNet and BlazeFace with their licences, and the demo's
