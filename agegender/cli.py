@@ -266,6 +266,17 @@ def _add_train_parser(sub) -> None:
                         "and the exports use it (0: off)")
     p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                    help="mixup with Beta(ALPHA, ALPHA) mixing weights on the training batches (0: off)")
+    p.add_argument("--init-model", default="", metavar="KERAS",
+                   help="start from this trained .keras model (same --input-size): a fine-tune, e.g. with "
+                        "--frozen-epochs 0 and a small --lr")
+    p.add_argument("--consistency", type=float, default=0.0, metavar="WEIGHT",
+                   help="train each face beside its camera twin (sub-pixel shift, grey-level noise) and add WEIGHT x "
+                        "the change of its age (years) and p(female) (/0.03) to the loss; a batch then holds "
+                        "--batch-size/2 faces, each twice (0: off)")
+    p.add_argument("--consistency-noise", type=int, default=1, metavar="LEVELS",
+                   help="the twin's integer noise in grey levels (default 1)")
+    p.add_argument("--consistency-shift", type=float, default=0.25, metavar="PX",
+                   help="the twin's sub-pixel shift of the sampling grid, up to PX pixels in x and y (default 0.25)")
     p.add_argument("--source-mix", default="", help="sampling weight per --data source, e.g. 1,1 (default: by size)")
     p.add_argument("--balance", default="none", choices=["none", "age", "age+race", "age+race7"],
                    help="balance sampling within each source over age bands (and race: UTKFace's 5 or FairFace's 7)")

@@ -189,3 +189,45 @@ def test_weight_average_warms_up_applies_and_resumes(tmp_path):
     again = WeightAverage(_Weights(5.0), 0.999, every=1)
     assert again.load(tmp_path / "ema.npz") and again.updates == 1 and again.shadow[0][0] == pytest.approx(9.0)
     assert not WeightAverage(_Weights(0.0), 0.9).load(tmp_path / "missing.npz")
+
+
+def test_consistency_term_is_zero_for_identical_twins_and_counts_years_and_p_female():
+    from train.losses import gender_loss, make_age_loss, pair_partner, with_consistency, AgeLossConfig
+
+    assert list(np.asarray(pair_partner(5))) == [1, 0, 3, 2, 4]     # odd last row: its own partner
+    cfg = AgeLossConfig()
+    dist = np.zeros((4, cfg.age_max + 1), np.float32)
+    dist[[0, 1, 2], [30, 30, 30]] = 1.0
+    dist[3, 33] = 1.0                                   # row 3 is row 2's twin, read 3 years older
+    y_age = np.tile(np.array([[30, 30, 1, 0]], np.float32), (4, 1))
+    base = np.asarray(make_age_loss(cfg)(y_age, dist))
+    paired = np.asarray(with_consistency(make_age_loss(cfg), 0.5, "age_dist", cfg.age_max)(y_age, dist))
+    assert paired[:2] == pytest.approx(base[:2])         # identical twins: no change, no term
+    assert paired[2:] - base[2:] == pytest.approx([1.5, 1.5], abs=1e-4)   # 0.5 x 3 years, on both rows
+    p = np.array([[0.9], [0.9], [0.5], [0.56]], np.float32)
+    y_g = np.tile(np.array([[1, 1]], np.float32), (4, 1))
+    extra = np.asarray(with_consistency(gender_loss, 1.0, "gender")(y_g, p)) - np.asarray(gender_loss(y_g, p))
+    assert extra == pytest.approx([0, 0, 2, 2], abs=1e-4)  # 0.06 / 0.03
+    with pytest.raises(ValueError):
+        with_consistency(gender_loss, 1.0, "race")
+
+
+def test_camera_twins_interleave_each_face_with_a_slightly_moved_noisy_copy():
+    import tensorflow as tf
+
+    from train.augment import camera_twin, with_twins
+
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, (3, 16, 16, 3)).astype(np.float32) + 0.4   # augmented: not whole grey levels
+    x, y = with_twins(tf.constant(faces), {"gender": tf.constant([[1, 1], [0, 1], [1, 0]], tf.float32)},
+                      noise_levels=1, shift_px=0.0)
+    x, y = np.asarray(x), np.asarray(y["gender"])
+    assert x.shape == (6, 16, 16, 3) and list(y[:, 0]) == [1, 1, 0, 0, 1, 1]
+    assert np.array_equal(x[0::2], np.round(faces))                       # the faces, rounded
+    diff = x[1::2] - x[0::2]
+    assert np.abs(diff).max() <= 1 and np.abs(diff).mean() > 0.3           # twins: +-1 grey level of noise
+    assert np.array_equal(x, np.round(x))
+    smooth = np.tile(np.arange(16, dtype=np.float32)[None, None, :, None] * 10, (1, 16, 1, 3))
+    moved = np.asarray(camera_twin(tf.constant(smooth), noise_levels=0, shift_px=0.5))
+    step = (moved - smooth)[0, :, 2:-2, 0]                                 # a ramp of 10 per pixel, moved < 0.5 px
+    assert np.abs(step).max() <= 5 and np.allclose(step, step[0, 0], atol=1)

@@ -74,6 +74,28 @@ def test_recipe_options_train_and_resume_with_the_weight_average(trained_run, tm
     assert (out / "best.keras").is_file()
 
 
+def test_consistency_fine_tune_starts_from_a_trained_model(trained_run, tmp_path):
+    """--init-model with --consistency: the run starts from the trained weights (its first validation is the
+    trained model's, not a fresh network's) and trains on face/twin pairs; a wrong input size is one error."""
+    import keras
+
+    trained, args = trained_run
+    out = tmp_path / "tune"
+    argv = [a if a != str(trained) else str(out) for a in args]
+    argv[argv.index("--frozen-epochs") + 1] = "0"
+    r = agegender(*argv, "--init-model", str(trained / "best.keras"), "--consistency", "0.2", "--lr", "1e-6")
+    assert r.returncode == 0, r.stderr[-2000:]
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["consistency"] == 0.2 and cfg["init_model"].endswith("best.keras")
+    before = keras.models.load_model(trained / "best.keras", compile=False).get_layer("gender").get_weights()[0]
+    after = keras.models.load_model(out / "best.keras", compile=False).get_layer("gender").get_weights()[0]
+    assert np.abs(after - before).max() < 1e-3          # 3 steps at lr 1e-6: still the trained model
+    wrong = [a if a != "64" else "96" for a in argv]
+    wrong[wrong.index(str(out))] = str(tmp_path / "wrong")
+    r = agegender(*wrong, "--init-model", str(trained / "best.keras"))
+    assert r.returncode == 2 and "input 64 px" in r.stderr
+
+
 def test_a_second_run_into_the_same_folder_is_refused(trained_run):
     out, args = trained_run
     r = agegender(*args)

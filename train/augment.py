@@ -199,3 +199,36 @@ def augment_batch(images, cfg: AugmentConfig):
     x = geometric(x, cfg)
     x = photometric(x, cfg)
     return x
+
+
+def camera_twin(images, noise_levels: int = 1, shift_px: float = 0.25):
+    """The same faces as a camera would deliver them a frame later: the sampling grid moved by up to
+    ``shift_px`` pixels in x and y (bilinear, as the runtime's aligner warps) and integer noise of up to
+    ``noise_levels`` grey levels. ``images``: float (N, H, W, 3) in 0..255, whole grey levels expected;
+    the result is rounded and clipped like a uint8 crop."""
+    import tensorflow as tf
+
+    x = tf.cast(images, tf.float32)
+    n = tf.shape(x)[0]
+    if shift_px > 0:
+        dx, dy = _uniform(n, -shift_px, shift_px), _uniform(n, -shift_px, shift_px)
+        ones, zeros = tf.ones_like(dx), tf.zeros_like(dx)
+        transforms = tf.stack([ones, zeros, dx, zeros, ones, dy, zeros, zeros], axis=1)
+        x = tf.raw_ops.ImageProjectiveTransformV3(
+            images=x, transforms=transforms, output_shape=tf.shape(x)[1:3],
+            fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")
+    if noise_levels > 0:
+        x = x + tf.cast(tf.random.uniform(tf.shape(x), -noise_levels, noise_levels + 1, dtype=tf.int32), tf.float32)
+    return tf.clip_by_value(tf.round(x), 0.0, 255.0)
+
+
+def with_twins(images, targets: dict, noise_levels: int = 1, shift_px: float = 0.25):
+    """Interleave each (rounded) face with its :func:`camera_twin`: rows 2i and 2i+1 are one face, and the
+    targets repeat, so a loss can compare a pair's outputs (``losses.with_consistency``)."""
+    import tensorflow as tf
+
+    x = tf.clip_by_value(tf.round(tf.cast(images, tf.float32)), 0.0, 255.0)
+    pairs = tf.stack([x, camera_twin(x, noise_levels, shift_px)], axis=1)
+    shape = tf.shape(x)
+    return (tf.reshape(pairs, tf.concat([[2 * shape[0]], shape[1:]], 0)),
+            {k: tf.repeat(v, 2, axis=0) for k, v in targets.items()})

@@ -212,3 +212,35 @@ def mixable(loss_fn, width: int):
         return lam * loss_fn(y_true[:, :width], y_pred) + (1 - lam) * loss_fn(y_true[:, width:2 * width], y_pred)
     loss.__name__ = getattr(loss_fn, "__name__", "loss")
     return loss
+
+
+# p(female) change that counts as much as one year of age change in the consistency term: the ratio of the
+# stability targets (age p95 <= 1.0 y, p(female) p95 <= 0.03)
+GENDER_CONSISTENCY_SCALE = 0.03
+
+
+def pair_partner(n):
+    """Index of each row's pair partner in an interleaved batch (0<->1, 2<->3, ...); an odd last row is its
+    own partner."""
+    i = ops.arange(n)
+    return ops.minimum(i + 1 - 2 * (i % 2), n - 1)
+
+
+def with_consistency(fn, weight: float, output: str, age_max: int = 100):
+    """``fn`` plus ``weight`` times how far a face's answer moves between the two rows of its pair
+    (``augment.with_twins``): the expected age in years for ``age_dist``, p(female) / 0.03 for ``gender``.
+    Batches of unpaired faces must not use it: each row would be compared with an unrelated neighbour."""
+    if output not in ("age_dist", "gender"):
+        raise ValueError(f"no consistency term for output {output!r}")
+
+    def loss(y_true, y_pred):
+        base = fn(y_true, y_pred)
+        pred = ops.cast(y_pred, "float32")
+        other = ops.take(pred, pair_partner(ops.shape(pred)[0]), axis=0)
+        if output == "age_dist":
+            change = ops.abs(expected_age(pred, age_max) - expected_age(other, age_max))
+        else:
+            change = ops.abs(pred[:, 0] - other[:, 0]) / GENDER_CONSISTENCY_SCALE
+        return base + weight * change
+    loss.__name__ = f"{getattr(fn, '__name__', 'loss')}_consistency"
+    return loss

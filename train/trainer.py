@@ -57,6 +57,10 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     ema_decay: float = 0.0           # weight averaging (e.g. 0.999); 0: off
     mixup: float = 0.0               # Beta(alpha, alpha) mixup of training batches; 0: off
+    init_model: str = ""             # a .keras model of the same input size to start from (a fine-tune); "": none
+    consistency: float = 0.0         # weight of the pair term: each face beside its camera twin; 0: off
+    consistency_noise: int = 1       # the twin's integer noise, grey levels
+    consistency_shift: float = 0.25  # the twin's sub-pixel shift of the sampling grid, up to this many pixels
     verbose: int = 1
 
     def to_json(self) -> str:
@@ -135,14 +139,16 @@ def make_train_dataset(images: np.ndarray, targets: dict[str, np.ndarray], weigh
     from train.augment import augment_batch
 
     size = images.shape[1]
+    paired = cfg.consistency > 0
+    faces_per_batch = cfg.batch_size // 2 if paired else cfg.batch_size   # a pair is two rows of the batch
 
     def batches():
         rng = np.random.default_rng(cfg.seed + int(time.time()))
         while True:
-            idx = np.sort(rng.choice(len(weights), cfg.batch_size, p=weights))
+            idx = np.sort(rng.choice(len(weights), faces_per_batch, p=weights))
             if cfg.mixup > 0:
-                yield mixup_batch(images, targets, idx, rng.choice(len(weights), cfg.batch_size, p=weights),
-                                  rng.beta(cfg.mixup, cfg.mixup, cfg.batch_size).astype(np.float32))
+                yield mixup_batch(images, targets, idx, rng.choice(len(weights), faces_per_batch, p=weights),
+                                  rng.beta(cfg.mixup, cfg.mixup, faces_per_batch).astype(np.float32))
             else:
                 yield images[idx], {k: v[idx] for k, v in targets.items()}
 
@@ -151,6 +157,10 @@ def make_train_dataset(images: np.ndarray, targets: dict[str, np.ndarray], weigh
            {k: tf.TensorSpec((None, extra(v)), tf.float32) for k, v in targets.items()})
     ds = tf.data.Dataset.from_generator(batches, output_signature=sig)
     ds = ds.map(lambda x, y: (augment_batch(x, cfg.augment), y), num_parallel_calls=1)
+    if paired:
+        from train.augment import with_twins
+
+        ds = ds.map(lambda x, y: with_twins(x, y, cfg.consistency_noise, cfg.consistency_shift), num_parallel_calls=1)
     # One private thread for the input pipeline: on a 2-core machine, letting tf.data and the
     # training step share TF's pools oversubscribes the cores and halved the step rate here.
     options = tf.data.Options()
@@ -168,10 +178,14 @@ def mixup_batch(images: np.ndarray, targets: dict[str, np.ndarray], idx: np.ndar
             {k: np.concatenate([v[idx], v[partner], lam[:, None]], 1) for k, v in targets.items()})
 
 
-def make_eval_dataset(images: np.ndarray, targets: dict[str, np.ndarray], batch_size: int):
+def make_eval_dataset(images: np.ndarray, targets: dict[str, np.ndarray], batch_size: int, paired: bool = False):
+    """Validation batches; ``paired``: each face twice in a row, so that a consistency loss compares a face
+    with itself (no change) and the validation loss stays comparable; the metrics are the same."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((images, targets)).batch(batch_size)
+    ds = tf.data.Dataset.from_tensor_slices((images, targets)).batch(batch_size // 2 if paired else batch_size)
+    if paired:
+        ds = ds.map(lambda x, y: (tf.repeat(x, 2, axis=0), {k: tf.repeat(v, 2, axis=0) for k, v in y.items()}))
     return ds.map(lambda x, y: (tf.cast(x, tf.float32), y)).prefetch(2)
 
 
@@ -216,9 +230,13 @@ def _compile(model, cfg: TrainConfig, lr: float):
     from train import losses as L
 
     losses = {"age_dist": (L.make_age_loss(cfg.age), 4), "gender": (L.gender_loss, 2), "race": (L.race_loss, 2)}
+    fns = {k: L.mixable(fn, width) if cfg.mixup > 0 else fn for k, (fn, width) in losses.items()}
+    if cfg.consistency > 0:
+        for k in ("age_dist", "gender"):
+            fns[k] = L.with_consistency(fns[k], cfg.consistency, k, cfg.age.age_max)
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=lr, weight_decay=cfg.weight_decay),
-        loss={k: L.mixable(fn, width) if cfg.mixup > 0 else fn for k, (fn, width) in losses.items()},
+        loss=fns,
         loss_weights={"age_dist": cfg.loss_weights.get("age", 1.0),
                       "gender": cfg.loss_weights.get("gender", 1.0),
                       "race": cfg.loss_weights.get("race", 1.0)},
@@ -343,6 +361,22 @@ def _restore_optimizer(model, path: Path) -> None:
         var.assign(val)
 
 
+def start_from(model, path: str) -> None:
+    """Copy a trained model's weights into ``model`` (a fine-tune): same architecture and input size."""
+    from edge.errors import ModelLoadError
+    from train.model import load_keras_model
+
+    source = load_keras_model(path)
+    if source.input_shape[1:3] != model.input_shape[1:3]:
+        raise ModelLoadError(f"{path}: input {source.input_shape[1]} px, but this run trains at "
+                           f"{model.input_shape[1]} px (--input-size)")
+    try:
+        model.set_weights(source.get_weights())
+    except ValueError as e:
+        raise ModelLoadError(f"{path}: not the same network as this run ({e})") from e
+    log.info("starting from the weights of %s", path)
+
+
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
     """Run (or resume) training; returns the path of the best model."""
     import keras
@@ -377,10 +411,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     val_idx = np.flatnonzero(ok_val)
     y_val = {k: v[val_idx] for k, v in pack_targets(val_faces).items()}
     train_ds = make_train_dataset(x_train, y_train, weights, cfg)
-    val_ds = make_eval_dataset(np.asarray(x_val[val_idx]), y_val, 256)
+    val_ds = make_eval_dataset(np.asarray(x_val[val_idx]), y_val, 256, paired=cfg.consistency > 0)
     steps = cfg.steps_per_epoch or int(math.ceil(ok_train.sum() / cfg.batch_size))
 
     full_model = build_model(cfg.input_size, cfg.alpha, cfg.backbone_weights, cfg.age.age_max)
+    if cfg.init_model:
+        start_from(full_model, cfg.init_model)
     model = training_view(full_model)
     state = RunState(run_dir)
     (run_dir / "contract.json").write_text(contract_for(cfg).to_json())

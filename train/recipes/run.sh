@@ -10,11 +10,7 @@
 # Scores go to models/recipes/NAME/{utkface_val,fairface_val}/metrics.json.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-SHARED=${AGEGENDER_SHARED:-../shared}
-RUNS=${RECIPE_RUNS:-$HOME/.cache/agegender/runs/recipes}
-AG=${AGEGENDER:-agegender}
-UTK=$SHARED/datasets/utkface
-FF=$SHARED/datasets/fairface
+source train/recipes/paths.sh
 BASE=(--data "$UTK" --data "$FF" --source-mix 1,1 --lr 8e-4
       --backbone-weights "$SHARED/models/backbone/mobilenet_v2_1.0_imagenet_from_torchvision_no_top.h5"
       --frozen-epochs 1 --epochs 6 --steps-per-epoch 335)
