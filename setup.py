@@ -40,9 +40,10 @@ setup(
     # Inside the package, found on every install: YuNet and BlazeFace with their licences, and the demo's
     # public-domain portrait (edge/assets/README.md lists sources and sha256).
     package_data={"edge": ["assets/README.md", "assets/demo/*.jpg", "assets/face_detection/*/*"]},
-    # The shipped INT8 models and their contracts, found at run time under <prefix>/share/agegender/models.
+    # The shipped INT8 models, the default model's FP16 TFLite file and their contracts, found at run time
+    # under <prefix>/share/agegender/models.
     # (and the model cards, which `agegender ui` shows).
-    data_files=[("share/agegender/models", sorted(str(p.relative_to(HERE)) for pattern in ("*_int8.tflite*", "MODEL_CARD*.md")
+    data_files=[("share/agegender/models", sorted(str(p.relative_to(HERE)) for pattern in ("*_int8.tflite*", "*_fp16.tflite*", "MODEL_CARD*.md")
                                                   for p in (HERE / "models").glob(pattern))),
                 # BlazeFace full range (1.1 MB) with its licences; the smaller detectors are package data
                 ("share/agegender/models/face_detection/blazeface",

@@ -114,17 +114,20 @@ def test_missing_model_and_unknown_detector(images):
 
 
 def test_model_zoo_names_select_the_shipped_files(tiny_exports, images, tmp_path):
-    """`--model open` picks agegender_open_int8.tflite from the models dir, `default` agegender_int8.tflite."""
+    """`--model open` picks agegender_open_int8.tflite from the models dir, `default` agegender_int8.tflite,
+    `default-fp16` agegender_fp16.tflite."""
     src = tiny_exports["tflite-int8"].path
     zoo = tmp_path / "zoo"
     zoo.mkdir()
-    for name, label in (("agegender_open_int8.tflite", "open-one"), ("agegender_int8.tflite", "default-one")):
+    for name, label in (("agegender_open_int8.tflite", "open-one"), ("agegender_int8.tflite", "default-one"),
+                        ("agegender_fp16.tflite", "fp16-one")):
         shutil.copy(src, zoo / name)
         contract = json.loads(contract_path_for(src).read_text())
         contract["name"] = label
         contract_path_for(zoo / name).write_text(json.dumps(contract))
     for zoo_name, file_name, label in (("open", "agegender_open_int8.tflite", "open-one"),
-                                       ("default", "agegender_int8.tflite", "default-one")):
+                                       ("default", "agegender_int8.tflite", "default-one"),
+                                       ("default-fp16", "agegender_fp16.tflite", "fp16-one")):
         r = agegender("-v", "predict", str(images / "faces.jpg"), "--model", zoo_name, "--models-dir", str(zoo),
                       "--crops", "--json")
         assert r.returncode == 0, r.stderr

@@ -64,17 +64,21 @@ def test_change_between_outputs():
     assert c.age_mean == pytest.approx(0.5) and c.age_max == 1.0 and c.p_female_max == pytest.approx(0.4)
 
 
-SHIPPED_INT8 = ("agegender_int8.tflite", "agegender_open_int8.tflite")
-# Measured on the shipped 0.2 files (default / open): noise age mean 0.68 / 0.26 y, max 1.75 / 0.61 y; shift age
-# max 1.31 / 0.48 y; p(female) max change under noise 0.054 / 0.170 (the open model's demo face sits at 0.75).
-DEMO_FACE_BOUNDS = {"noise_age_mean": 0.9, "noise_age_max": 2.5, "shift_age_max": 2.0, "noise_female_max": 0.25}
+# Measured on the shipped 0.2 files (default / open INT8): noise age mean 0.68 / 0.26 y, max 1.75 / 0.61 y; shift
+# age max 1.31 / 0.48 y; p(female) max change under noise 0.054 / 0.170 (the open model's demo face sits at 0.75).
+INT8_BOUNDS = {"noise_age_mean": 0.9, "noise_age_max": 2.5, "shift_age_max": 2.0, "noise_female_max": 0.25}
+# The default model's FP16 file, shipped for its steadiness: noise age mean 0.25 y, max 0.62 y; shift age max
+# 0.71 y; p(female) max change 0.012. Its bounds are the float model's, well under the INT8 ones.
+FP16_BOUNDS = {"noise_age_mean": 0.35, "noise_age_max": 0.9, "shift_age_max": 1.0, "noise_female_max": 0.03}
+SHIPPED = (("agegender_int8.tflite", INT8_BOUNDS), ("agegender_open_int8.tflite", INT8_BOUNDS),
+           ("agegender_fp16.tflite", FP16_BOUNDS))
 
 
-@pytest.mark.parametrize("name", SHIPPED_INT8)
-def test_shipped_int8_model_is_stable_on_the_demo_face(name):
-    """The product path on the demo portrait (YuNet, landmark alignment, the shipped INT8 file): 40 draws of
-    ±1 grey level of noise on the aligned crop, and the landmarks moved by 0.25 px in four directions, must
-    move the answer no more than the bounds below. They sit just above what the shipped files measure here
+@pytest.mark.parametrize("name,bounds", SHIPPED)
+def test_shipped_model_is_stable_on_the_demo_face(name, bounds):
+    """The product path on the demo portrait (YuNet, landmark alignment, a shipped file): 40 draws of ±1 grey
+    level of noise on the aligned crop, and the landmarks moved by 0.25 px in four directions, must move the
+    answer no more than the file's bounds. They sit just above what the shipped files measure here
     (models/EXPORTS.md); a re-export or retraining that makes single faces jumpier fails this test."""
     from pathlib import Path
 
@@ -98,7 +102,7 @@ def test_shipped_int8_model_is_stable_on_the_demo_face(name):
     noise_age = np.abs(noisy["age"][:, 0] - ref["age"][0, 0])
     shift_age = np.abs(moved["age"][:, 0] - ref["age"][0, 0])
     noise_female = np.abs(noisy["gender"].reshape(-1) - ref["gender"].reshape(-1)[0])
-    assert noise_age.mean() <= DEMO_FACE_BOUNDS["noise_age_mean"], noise_age
-    assert noise_age.max() <= DEMO_FACE_BOUNDS["noise_age_max"], noise_age
-    assert shift_age.max() <= DEMO_FACE_BOUNDS["shift_age_max"], shift_age
-    assert noise_female.max() <= DEMO_FACE_BOUNDS["noise_female_max"], noise_female
+    assert noise_age.mean() <= bounds["noise_age_mean"], noise_age
+    assert noise_age.max() <= bounds["noise_age_max"], noise_age
+    assert shift_age.max() <= bounds["shift_age_max"], shift_age
+    assert noise_female.max() <= bounds["noise_female_max"], noise_female

@@ -44,8 +44,8 @@ def config_from_args(args: argparse.Namespace):
         loss_weights={"age": weights[0], "gender": weights[1], "race": weights[2]},
         source_mix=mix, balance=args.balance, max_train=args.max_train, max_val=args.max_val, seed=args.seed,
         cache_dir=args.cache_dir, verbose=1 if not args.quiet else 2,
-        age=AgeLossConfig(kind=args.age_loss, interval_prior_weight=args.interval_prior), ema_decay=args.ema, mixup=args.mixup,
-        init_model=args.init_model, consistency=args.consistency, consistency_noise=args.consistency_noise,
+        age=AgeLossConfig(kind=args.age_loss, interval_prior_weight=args.interval_prior), ema_decay=args.ema,
+        mixup=args.mixup, init_model=args.init_model, consistency=args.consistency, consistency_noise=args.consistency_noise,
         consistency_shift=args.consistency_shift)
 
 

@@ -56,7 +56,8 @@ def build_app(engine: Engine, options: ServeOptions = ServeOptions(), models_dir
                         live_result = gr.Image(label="Live result", interactive=False, streaming=True,
                                                buttons=["fullscreen"], elem_id="live-result")
                 with gr.Accordion("Settings", open=True):
-                    model = gr.Textbox(value=initial.model or "default", label="Model file (or: default, open)",
+                    model = gr.Textbox(value=initial.model or "default",
+                                       label="Model file (or: default, open, default-fp16)",
                                        interactive=not locked)
                     backend = gr.Dropdown(list(BACKENDS), value=initial.backend, label="Backend",
                                           interactive=not locked)

@@ -30,7 +30,7 @@ DETECTORS = ("auto", "yunet", "blazeface", "blazeface-full", "res10", "haar")
 class Settings:
     """The page's controls."""
 
-    model: str = ""                 # file path, or a shipped name (default, open); "" is the default
+    model: str = ""                 # file path, or a shipped name (default, open, default-fp16); "" is the default
     backend: str = "auto"
     detector: str = "auto"
     gender_band: tuple[float, float] = (0.35, 0.65)

@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 MODEL_ZOO = {
     "default": ("agegender_int8.tflite",),
     "open": ("agegender_open_int8.tflite",),
+    # the default model in FP16: as steady as float on single faces (INT8 moves one face's age about 3x as
+    # much under a grey level of noise, models/EXPORTS.md), for 1.7x the cost per face on x86
+    "default-fp16": ("agegender_fp16.tflite",),
 }
 
 
@@ -51,7 +54,8 @@ def model_file_bytes(path: str | Path) -> int:
 
 
 def resolve_model_path(model: Optional[str], models_dirs: tuple[str, ...] = ()) -> Path:
-    """``None``/``default``/``open`` -> a shipped file found on the search path; else a path."""
+    """``None`` or a :data:`MODEL_ZOO` name (``default``, ``open``, ``default-fp16``) -> a shipped file found on
+    the search path; else a path."""
     name = model or "default"
     if name in MODEL_ZOO:
         found = model_store.find_file(MODEL_ZOO[name], (), models_dirs)
@@ -65,7 +69,7 @@ def resolve_model_path(model: Optional[str], models_dirs: tuple[str, ...] = ()) 
 
 def load_model(model: Optional[str] = None, backend: str = "auto", threads: int = 0,
                models_dirs: tuple[str, ...] = ()) -> "AgeGenderModel":
-    """A model file, or a shipped name (``default``, ``open``; ``None`` is ``default``), ready to run."""
+    """A model file, or a shipped name (:data:`MODEL_ZOO`; ``None`` is ``default``), ready to run."""
     return AgeGenderModel(resolve_model_path(model, models_dirs), backend, BackendOptions(threads=threads))
 
 

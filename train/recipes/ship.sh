@@ -2,7 +2,7 @@
 # Ship a finished long run (train/recipes/long_run.sh) into models/: the files devices run, checked against the
 # Keras model, and every report the model card quotes. Each step alone on the CPU.
 #
-#   train/recipes/ship.sh default     models/agegender.keras, agegender_{int8.tflite,int8.onnx,fp32.onnx},
+#   train/recipes/ship.sh default     models/agegender.keras, agegender_{int8.tflite,int8.onnx,fp32.onnx,fp16.tflite},
 #                                     EXPORTS.md, reports/{utkface_test,fairface_val,int8_default_*}, history.csv
 #   train/recipes/ship.sh open        models/agegender_open_{int8.tflite,int8.onnx}, EXPORTS_OPEN.md,
 #                                     reports/{open_*,int8_open_*}, open_history.csv (calibrated on FairFace only)
@@ -28,7 +28,7 @@ case "$which" in
     cp "$run/best.keras" models/agegender.keras
     cp "$run/best.keras.json" models/agegender.keras.json
     cp "$run/history.csv" "$R/history.csv"
-    $AG -q export models/agegender.keras --formats tflite-int8,onnx-int8,onnx-fp32 --float-tail --calib "$UTK" \
+    $AG -q export models/agegender.keras --formats tflite-int8,onnx-int8,onnx-fp32,tflite-fp16 --float-tail --calib "$UTK" \
       --out models --verify --verify-data "$UTK" > /dev/null
     $AG -q evaluate models/agegender.keras --data "$UTK" --split test --framing-check --models-dir "$DET" \
       --history "$run/history.csv" --out "$R/utkface_test" > "$R/utkface_test.json"
@@ -37,7 +37,7 @@ case "$which" in
       --out "$R/int8_default_utkface_test" > /dev/null
     $AG -q evaluate models/agegender_int8.tflite --data "$FF" --split val --out "$R/int8_default_fairface_val" > /dev/null
     $AG -q bench accuracy --models models/agegender_int8.tflite models/agegender_int8.onnx models/agegender_fp32.onnx \
-      --data "$UTK,test" --data "$FF,val" --out benchmarks/results > /dev/null
+      models/agegender_fp16.tflite --data "$UTK,test" --data "$FF,val" --out benchmarks/results > /dev/null
     ;;
   open)
     cp "$run/history.csv" "$R/open_history.csv"
@@ -54,7 +54,8 @@ case "$which" in
     ;;
   latency)
     $AG -q bench latency --models models/agegender_int8.tflite models/agegender_int8.onnx models/agegender_fp32.onnx \
-      models/agegender_open_int8.tflite models/agegender_open_int8.onnx --threads 1,2 --batches 1,8 --out benchmarks/results
+      models/agegender_fp16.tflite models/agegender_open_int8.tflite models/agegender_open_int8.onnx --threads 1,2 \
+      --batches 1,8 --out benchmarks/results
     exit 0
     ;;
   *) echo "default or open, not $which" >&2; exit 2 ;;
