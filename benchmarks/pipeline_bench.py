@@ -157,7 +157,6 @@ def _run(source, analyzer, s: BenchSettings, skip_frames: int, duration: float =
     summary = Pipeline(source, analyzer, [DrawOnlySink()], cfg, on_frame=on_frame).run()
     summary["resources"] = asdict(meter.stop())
     if keep.image is not None:
-        # the classifier's share of the floor: the faces actually classified per frame (fewer with track skipping)
         # the classifier's share of the floor: its calls per frame (fewer with track skipping or --detect-every)
         # at the mean batch of a call
         processed = max(summary["frames_processed"], 1)

@@ -110,11 +110,11 @@ def pipeline_markdown(report: dict, command: str) -> str:
                  f"the frames dropped in {report['settings']['seconds']:g} s at a 30 FPS camera.\n\n")
         cols = [k for k in report["fps_by_faces"][0] if k != "faces"]
         text += md_table(report["fps_by_faces"], ["faces", *cols]) + "\n\n"
-    threaded = [r for r in rows if r["threads"] != "default"]
+    threaded = [r for r in rows if r["variant"] == "threads"]
     if threaded:
         text += "## Classifier threads inside the pipeline\n\n"
-        same = [r for r in rows if not r["variant"] and any((r["resolution"], r["faces"], r["detector"]) == (t["resolution"], t["faces"], t["detector"])
-                        for t in threaded)]
+        keys = {(t["resolution"], t["faces"], t["detector"]) for t in threaded}
+        same = [r for r in rows if not r["variant"] and (r["resolution"], r["faces"], r["detector"]) in keys]
         text += md_table(same + threaded, ["resolution", "faces", "detector", "threads", "capacity_fps", "processed_fps",
                                            "dropped", "infer", "e2e_p95", "cpu_pct"]) + "\n\n"
     text += "## All cases\n\n"
