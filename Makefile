@@ -5,12 +5,13 @@ DEMO_VENV := .venv-demo
 TEST_VENV := .venv
 PIP_FLAGS ?= -q --disable-pip-version-check
 
-.PHONY: demo test bench clean help
+.PHONY: demo test bench arm64 clean help
 
 help:
 	@echo "make demo   - device install (TFLite runtime, no TensorFlow) and the pipeline on the built-in demo clip"
 	@echo "make test   - install everything for tests (TensorFlow included) and run them"
 	@echo "make bench  - quick latency + pipeline benchmark (under 2 minutes)"
+	@echo "make arm64  - the device install and the demo on emulated aarch64 (Debian bookworm, trixie), against x86"
 
 $(DEMO_VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(DEMO_VENV)
@@ -34,6 +35,11 @@ test: $(TEST_VENV)/.installed
 bench: $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/agegender bench latency --quick --out benchmarks/results/quick
 	$(TEST_VENV)/bin/agegender bench pipeline --quick --out benchmarks/results/quick
+
+# needs root, QEMU user-mode emulation and debootstrap (installed when missing); skipped with one line where the
+# aarch64 binfmt handler cannot be registered. Root filesystems are cached in ~/.cache/agegender/arm64.
+arm64: $(DEMO_VENV)/.installed
+	AGEGENDER_HOST_PYTHON=$(DEMO_VENV)/bin/python tests/arm64/lane.sh $(ARM64_SUITES)
 
 clean:
 	rm -rf $(DEMO_VENV) $(TEST_VENV) build *.egg-info

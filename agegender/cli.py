@@ -15,11 +15,11 @@ log = logging.getLogger("agegender")
 
 
 # ---------------------------------------------------------------------------- shared options
-def _add_model_options(p: argparse.ArgumentParser, threads: int = 0) -> None:
+def _add_model_options(p: argparse.ArgumentParser, threads: int = 0, model: Optional[str] = None) -> None:
     g = p.add_argument_group("model")
-    g.add_argument("--model", default=None,
-                   help="model file (.tflite, .onnx, .xml) or a shipped name: default, open, default-fp16 (steadier "
-                        "on single faces, slower) (default: default)")
+    g.add_argument("--model", default=model,
+                   help="model file (.tflite, .onnx, .xml) or a shipped name: default (INT8), open, default-fp16 "
+                        f"(steadier on single faces, slower) (default: {model or 'default'})")
     g.add_argument("--backend", default="auto", choices=["auto", "tflite", "onnx", "openvino"])
     g.add_argument("--threads", type=int, default=threads,
                    help=f"inference threads (0: the runtime's default; default {threads or 'the runtime default'})")
@@ -47,12 +47,50 @@ def _add_detector_options(p: argparse.ArgumentParser, detect_size: int = 0) -> N
                    help="download YuNet (sha256-checked) into the cache if it is not found")
 
 
+def _add_gate_options(p: argparse.ArgumentParser, photo: bool = False) -> None:
+    from edge.live import defaults as d
+
+    g = p.add_argument_group("age check (an aid to staff: it refers people to an ID check, never replaces one)")
+    g.add_argument("--age-gate", type=float, default=0.0, metavar="T",
+                   help="judge each face 'adult' or 'ask_id' under a Challenge-T policy (e.g. 25): 'adult' only if the "
+                        "estimate is at least T and P(age < --legal-age) is under --gate-risk (0: off)")
+    g.add_argument("--legal-age", type=int, default=18, help="the age P(minor) is about (default 18)")
+    g.add_argument("--gate-risk", type=float, default=None, metavar="ALPHA",
+                   help="largest P(minor) judged 'adult' (default: the model's calibrated value for T, chosen on "
+                        "validation faces so that at most 2 in 100 validation minors pass)")
+    if photo:
+        return
+    g.add_argument("--gate-looks", type=int, default=d.GATE_LOOKS, metavar="N",
+                   help=f"decide a person once, from N usable looks (default {d.GATE_LOOKS}); the decision sticks")
+    g.add_argument("--gate-min-face", type=float, default=d.GATE_MIN_FACE, metavar="PX",
+                   help=f"a look at a face narrower than PX frame pixels is not used (default {d.GATE_MIN_FACE:g})")
+    g.add_argument("--gate-max-yaw", type=float, default=d.GATE_MAX_YAW, metavar="R",
+                   help="a look at a face turned further than R (nose offset from the eye midpoint, in eye distances) "
+                        f"is not used (default {d.GATE_MAX_YAW:g}; 0: off)")
+    g.add_argument("--gate-min-sharpness", type=float, default=d.GATE_MIN_SHARPNESS, metavar="V",
+                   help="a look at a face crop whose Laplacian variance is under V (blurred) is not used "
+                        f"(default {d.GATE_MIN_SHARPNESS:g}; 0: off)")
+
+
+def gate_settings_from(args: argparse.Namespace):
+    """The age check's settings from parsed options, or None when --age-gate is off."""
+    if not getattr(args, "age_gate", 0):
+        return None
+    from edge.age_gate import GateSettings
+
+    return GateSettings(args.age_gate, args.legal_age, args.gate_risk,
+                        looks=getattr(args, "gate_looks", 1), min_face=getattr(args, "gate_min_face", 0.0),
+                        max_yaw=getattr(args, "gate_max_yaw", 0.0),
+                        min_sharpness=getattr(args, "gate_min_sharpness", 0.0))
+
+
 # ---------------------------------------------------------------------------- subcommands
 def cmd_predict(args: argparse.Namespace) -> int:
     from edge.vision.predict import run_predict
 
     analyzer = build_analyzer(args, need_detector=not args.crops)
-    result = run_predict(analyzer, args.inputs, args.out, args.json, args.crops, args.race)
+    result = run_predict(analyzer, args.inputs, args.out, args.json, args.crops, args.race,
+                         gate_settings_from(args))
     log.info("%d image(s) processed, %d failed, %d face(s)", result.processed, result.failed, result.faces)
     return 1 if result.failed or not result.processed else 0
 
@@ -78,8 +116,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         args = apply_run_config(args, make_parser)
     from edge.service.settings import RunSettings
 
+    if getattr(args, "age_gate", 0) and not args.model:
+        # a per-person decision runs on the file whose single-face answers agree with float (docs/age-check.md)
+        args.model = live_defaults.STEADY_MODEL
+        log.info("age check: model %s (pass --model to choose another)", args.model)
     settings = RunSettings.from_options(vars(args), getattr(args, "app_config", None))
     return run_pipeline_command(settings, lambda: build_analyzer(args))
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from agegender.tune_cli import run_tune
+
+    return run_tune(args, make_parser, build_analyzer)
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -130,6 +178,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return run_evaluate(args)
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from train.calibrate_cli import run_calibrate
+
+    return run_calibrate(args)
+
+
 def cmd_cross_report(args: argparse.Namespace) -> int:
     from train.cross_report import run_cross_report
 
@@ -164,7 +218,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
     p.add_argument("--out", default=None, help="folder for annotated images")
     p.add_argument("--crops", action="store_true", help="inputs are aligned face chips: no detection")
-    _add_model_options(p)
+    _add_gate_options(p, photo=True)
+    _add_model_options(p, model=live_defaults.STEADY_MODEL)
     _add_detector_options(p)
     p.set_defaults(func=cmd_predict)
 
@@ -201,6 +256,7 @@ def make_parser() -> argparse.ArgumentParser:
                         "frame); between detections tracks move on at constant velocity (1: every frame; default "
                         f"{live_defaults.DETECT_EVERY})")
     p.add_argument("--blur-faces", action="store_true", help="pixelate faces in every displayed or saved image")
+    _add_gate_options(p)
     deploy_cli.add_run_options(p)
     live_cli.add_run_options(p)
     _add_model_options(p, threads=live_defaults.CLASSIFIER_THREADS)
@@ -208,11 +264,37 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
     live_cli.add_parsers(sub, p, cmd_run)   # serve, kiosk: run + dashboard or kiosk view
 
+    p = sub.add_parser("tune", help="measure the live settings on this device and write them into a config file",
+                       description="Runs the pipeline for a few seconds per candidate setting (detection size, "
+                                   "detection interval, classifier threads, model file) on SOURCE and writes the "
+                                   "best one that keeps up with the camera with headroom, and keeps faces of "
+                                   "--min-face-px, into the [run] section of --config FILE (created if missing).")
+    p.add_argument("source", nargs="?", default=None,
+                   help="camera, file, stream or demo (default: the config file's source, else the demo clip)")
+    p.add_argument("--config", required=True, metavar="FILE", help="config file to write the chosen [run] settings to")
+    p.add_argument("--faces", type=int, default=2, help="faces in view to plan for (the demo clip draws them; "
+                                                         "default 2)")
+    p.add_argument("--min-face-px", type=float, default=64.0, metavar="PX",
+                   help="smallest face width in frame pixels that must still be detected (default 64)")
+    p.add_argument("--fps", type=float, default=0.0, help="the camera's frame rate (default: the source's; demo 30)")
+    p.add_argument("--width", type=int, default=0)
+    p.add_argument("--height", type=int, default=0)
+    p.add_argument("--headroom", type=float, default=0.3, help="spare capacity to keep (default 0.3, i.e. 30 percent)")
+    p.add_argument("--seconds", type=float, default=3.0, help="measured per candidate setting (default 3)")
+    p.add_argument("--models", default="", metavar="NAME[,NAME]",
+                   help="model files to try in order of preference (default: the config's model, else default)")
+    p.add_argument("--max-threads", type=int, default=2, help="classifier threads to try, 1..N (default 2)")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write every measured setting as JSON")
+    _add_model_options(p, threads=live_defaults.CLASSIFIER_THREADS)
+    _add_detector_options(p, detect_size=live_defaults.DETECT_SIZE)
+    p.set_defaults(func=cmd_tune)
+
     p = sub.add_parser("ui", help="try the model in a browser: a local Gradio page (needs the 'ui' extra)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="also publish a temporary public Gradio share link")
-    _add_model_options(p)
+    _add_gate_options(p, photo=True)
+    _add_model_options(p, model=live_defaults.STEADY_MODEL)
     _add_detector_options(p)
     p.set_defaults(func=cmd_ui)
 
@@ -262,6 +344,16 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--interval-prior", type=float, default=0.0, metavar="WEIGHT",
                    help="for age bins (FairFace): weight of a uniform prior over where in its bin a face's age "
                         "mass lies, the open top bin (70+) up to 90 (e.g. 0.1; 0: off)")
+    p.add_argument("--age-sigma", default="", metavar="BASE,SLOPE[,KNEE]",
+                   help="width in years of the exact-age label distribution: BASE up to age KNEE (default 0), "
+                        "then + SLOPE per year (default 1.5,0.05: wider for older faces)")
+    p.add_argument("--threshold-loss", type=float, default=0.0, metavar="WEIGHT",
+                   help="add WEIGHT x the cross-entropy of P(age < t) for each --age-thresholds t, from exact ages "
+                        "and from age bins wholly on one side of t (0: off)")
+    p.add_argument("--age-thresholds", default="18,25", metavar="T[,T...]",
+                   help="the ages of --threshold-loss (default 18,25)")
+    p.add_argument("--age-weight", default="", metavar="LO-HI:W[,...]",
+                   help="sample faces aged LO..HI (an age bin by its middle) W times as often, e.g. 5-25:2")
     p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                    help="keep an exponential moving average of the weights (e.g. 0.999); validation, best.keras "
                         "and the exports use it (0: off)")
@@ -298,6 +390,7 @@ def _add_evaluate_parser(sub) -> None:
     p.add_argument("--out", default=None, help="folder for report.md, metrics.json and plots")
     p.add_argument("--limit", type=int, default=0, help="evaluate at most N faces (0: all)")
     p.add_argument("--flip-tta", action="store_true", help="average with the mirrored face")
+    _add_gate_options(p, photo=True)
     p.add_argument("--backend", default="auto", choices=["auto", "tflite", "onnx", "openvino"])
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=64)
@@ -306,20 +399,40 @@ def _add_evaluate_parser(sub) -> None:
     p.add_argument("--models-dir", action="append", default=[])
     p.add_argument("--detector", default="yunet")
     p.add_argument("--history", default=None, help="training history.csv to plot")
+    p.add_argument("--gate-quality", action="store_true",
+                   help="with --age-gate: also measure the gate's error rates against face width, blur and turn "
+                        "(the study behind --gate-min-face, --gate-min-sharpness and --gate-max-yaw)")
     p.add_argument("--stability", type=int, default=0, metavar="N",
                    help="also measure on N faces how far one face's age and p(female) move under ±1 grey level of "
                         "noise and a 0.25 px shift of the alignment")
     p.set_defaults(func=cmd_evaluate)
 
+    p = sub.add_parser("calibrate", help="fit the age check (and the age-prior correction) to a model file on val")
+    p.add_argument("model", help="model file (.keras, .tflite, .onnx); its contract beside it is rewritten")
+    p.add_argument("--data", action="append", required=True,
+                   help="UTKFace and/or FairFace folder (repeat); their val split is used")
+    p.add_argument("--split", default="val")
+    p.add_argument("--legal-age", type=int, default=18)
+    p.add_argument("--prior-tau", type=float, default=0.0, metavar="TAU",
+                   help="also store the training-prior correction dist * prior**-TAU (prior from the --data train "
+                        "splits at --source-mix); 0 removes it")
+    p.add_argument("--source-mix", default="", help="the training run's source mix, e.g. 1,1 (default: by size)")
+    p.set_defaults(func=cmd_calibrate)
+
     p = sub.add_parser("cross-report", help="cross-dataset table from evaluate summaries (UTKFace test, FairFace val)")
     p.add_argument("--row", nargs=3, action="append", required=True, metavar=("NAME", "UTKFACE", "FAIRFACE"),
                    help="a model's name and its two evaluate summaries (JSON or --out folder); repeat per model")
     p.add_argument("--out", default=None, help="also write the Markdown table to this file")
+    p.add_argument("--kind", default="accuracy", choices=["accuracy", "age-check"],
+                   help="accuracy: the cross-dataset table; age-check: the Challenge-T table of the model cards "
+                        "(from the --out folders of evaluate, with intervals)")
     p.set_defaults(func=cmd_cross_report)
 
     p = sub.add_parser("recipe-table", help="the recipe table of models/RECIPES.md from the scored recipe runs")
     p.add_argument("--runs", default="models/recipes", help="folder of scored recipe runs (train/recipes/run.sh)")
     p.add_argument("--out", default=None, help="Markdown page whose recipe-table block to fill (else: stdout)")
+    p.add_argument("--series", default="main", choices=["main", "ends"],
+                   help="main: the recipe table; ends: the series on the ends of the age scale (models/recipes_ends)")
     p.set_defaults(func=cmd_recipe_table)
 
 
@@ -332,8 +445,10 @@ def _add_export_parser(sub) -> None:
     p.add_argument("--calib-n", type=int, default=400, help="calibration faces, stratified by age, gender and race")
     p.add_argument("--out", default="models", help="output folder")
     p.add_argument("--name", default=None, help="file stem (default: the contract's name)")
-    p.add_argument("--onnx-reduce-range", default="auto", choices=["auto", "on", "off"],
-                   help="7-bit activations for ONNX INT8 (auto: on for x86 CPUs without VNNI)")
+    p.add_argument("--onnx-reduce-range", default="on", choices=["on", "off", "auto"],
+                   help="ONNX INT8 with 7-bit weights (on, the default: right on x86 with and without VNNI and on "
+                        "ARM); off: 8-bit weights, which saturate on x86 without VNNI; auto: decided by the CPU that "
+                        "exports, not the one that runs the file")
     p.add_argument("--float-tail", action="store_true",
                    help="end the files at the logits; the runtime applies softmax, sigmoid and the expected age in "
                         "float32 (an INT8 file then does not round the 101-bin age softmax)")
@@ -346,6 +461,10 @@ def _add_export_parser(sub) -> None:
     p.add_argument("--verify-limit", type=int, default=0)
     p.add_argument("--verify-report", default=None, metavar="FILE",
                    help="where --verify writes its markdown table (default: EXPORTS.md in --out)")
+    p.add_argument("--agreement-bound", default="p95=1,max=4,flips=0.005", metavar="p95=Y,max=Y,flips=F",
+                   help="with --verify: fail (exit 1) when a file's per-face |age - Keras age| exceeds p95 or max "
+                        "years, or its gender decisions differ from Keras on more than a share F of the faces "
+                        "(default p95=1,max=4,flips=0.005; none: report only)")
     p.add_argument("--verify-stability", type=int, default=300, metavar="N",
                    help="faces for the stability table of --verify (±1 grey level, 0.25 px shift; 0: skip)")
     p.set_defaults(func=cmd_export)

@@ -86,6 +86,12 @@ def cmd_service(args: argparse.Namespace, make_parser: MakeParser) -> int:
     if not rw:
         found_dir = service.analytics_dir(config, run_specs(make_parser()))
         rw = [found_dir] if found_dir else []
+    if args.profile == "jetson":
+        from edge.service.jetson import jetson_release
+
+        release = jetson_release()
+        print(release.gpu_note() if release is not None else
+              "note: --profile jetson on a machine without /etc/nv_tegra_release (not a Jetson)", file=sys.stderr)
     opts = service.UnitOptions(exec_path=args.exec_path or "", config=config, user=args.user, profile=args.profile,
                                watchdog_sec=args.watchdog_sec, timeout_start=args.timeout_start,
                                read_write_paths=rw)

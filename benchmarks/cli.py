@@ -46,7 +46,7 @@ def shipped_models(what: str, models_dirs: tuple[str, ...] = ()) -> list[str]:
 
 
 def _existing(args: argparse.Namespace, what: str) -> list[str]:
-    paths = args.models or ([args.model] if args.model else [])
+    paths = args.models or ([args.model] if getattr(args, "model", None) else [])
     if not paths:
         paths = shipped_models(what, tuple(args.models_dir))
         log.info("bench %s: the shipped models %s", what, ", ".join(Path(p).name for p in paths))
@@ -138,48 +138,73 @@ def run_compare(args: argparse.Namespace) -> None:
     print(compare(*args.reports))
 
 
+def _common(p: argparse.ArgumentParser, quick: bool = True) -> None:
+    p.add_argument("--models-dir", action="append", default=[], help="extra folder to search for the shipped models")
+    if quick:
+        p.add_argument("--quick", action="store_true", help="a short run (under 2 minutes, for a Pi)")
+    p.add_argument("--out", default="benchmarks/results", help="folder for the JSON, Markdown and PNG reports")
+
+
 def add_bench_parser(sub) -> None:
-    p = sub.add_parser("bench", help="latency, pipeline and accuracy benchmarks: JSON, Markdown and PNG reports")
-    p.add_argument("what", choices=["latency", "pipeline", "accuracy", "compare", "soak"])
-    p.add_argument("reports", nargs="*", help="for 'compare': A.json B.json")
-    p.add_argument("--models", nargs="*", default=[],
-                   help="model files for 'latency' and 'accuracy' (default: the shipped INT8 TFLite and ONNX)")
-    p.add_argument("--model", default=None, help="model file for 'pipeline' (default: the shipped INT8 TFLite)")
-    p.add_argument("--threads", default="", help="latency: comma list (default 1,2,4 up to the core count)")
-    p.add_argument("--batches", default="1,8", help="latency: comma list of batch sizes")
-    p.add_argument("--runs", type=int, default=200, help="latency: timed runs per row (at least)")
-    p.add_argument("--min-seconds", type=float, default=2.0, help="latency: minimum timed duration per row")
-    p.add_argument("--sizes", default="640x480,1280x720", help="pipeline: frame sizes")
-    p.add_argument("--faces", default="0,1,3,6", help="pipeline: faces per frame")
-    p.add_argument("--detectors", default="yunet,blazeface,res10,haar",
-                   help="pipeline: comma list; unavailable ones are skipped (--quick: auto)")
-    p.add_argument("--skip-frames", type=int, default=2, help="pipeline: track skipping to measure (0: none)")
-    p.add_argument("--smoothing", type=float, default=0.3)
-    p.add_argument("--detect-every", type=int, default=live_defaults.DETECT_EVERY,
-                   help=f"pipeline: detection every N frames while tracks are settled (default: the live default, "
+    """`bench` and one subcommand per benchmark, each listing only its own options."""
+    p = sub.add_parser("bench", help="latency, pipeline and accuracy benchmarks: JSON, Markdown and PNG reports",
+                       description="Benchmarks that print figures and write JSON, Markdown and PNG reports. "
+                                   "`agegender bench WHAT --help` lists the options of one.")
+    what = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+
+    q = what.add_parser("latency", help="model latency per backend, thread count and batch size")
+    q.add_argument("--models", nargs="*", default=[],
+                   help="model files (default: the shipped INT8 TFLite and ONNX)")
+    q.add_argument("--threads", default="", help="comma list (default 1,2,4 up to the core count)")
+    q.add_argument("--batches", default="1,8", help="comma list of batch sizes")
+    q.add_argument("--runs", type=int, default=200, help="timed runs per row (at least)")
+    q.add_argument("--min-seconds", type=float, default=2.0, help="minimum timed duration per row")
+    _common(q)
+
+    q = what.add_parser("pipeline", help="the whole live pipeline on generated clips (or a camera): FPS, stages, "
+                                         "tracking quality, detection size, threads")
+    q.add_argument("--model", default=None, help="model file (default: the shipped INT8 TFLite)")
+    q.add_argument("--sizes", default="640x480,1280x720", help="frame sizes")
+    q.add_argument("--faces", default="0,1,3,6", help="faces per frame")
+    q.add_argument("--detectors", default="yunet,blazeface,res10,haar",
+                   help="comma list; unavailable ones are skipped (--quick: auto)")
+    q.add_argument("--skip-frames", type=int, default=2, help="track skipping to measure (0: none)")
+    q.add_argument("--smoothing", type=float, default=0.3)
+    q.add_argument("--detect-every", type=int, default=live_defaults.DETECT_EVERY,
+                   help=f"detection every N frames while tracks are settled (default: the live default, "
                         f"{live_defaults.DETECT_EVERY})")
-    p.add_argument("--compare-detect-every", type=int, default=1,
-                   help="pipeline: also measure this detection interval (the first detector at every face count, the "
+    q.add_argument("--compare-detect-every", type=int, default=1,
+                   help="also measure this detection interval (the first detector at every face count, the "
                         "others at the most faces; the same as --detect-every: no such rows)")
-    p.add_argument("--detect-size", type=int, default=live_defaults.DETECT_SIZE,
-                   help="pipeline: detection on a copy with this long side (default: the live default, "
+    q.add_argument("--detect-size", type=int, default=live_defaults.DETECT_SIZE,
+                   help="detection on a copy with this long side (default: the live default, "
                         f"{live_defaults.DETECT_SIZE or 'full frame'}; 0: full frame)")
-    p.add_argument("--thread-counts", default="",
-                   help="pipeline: also run the first size with the most faces at these classifier thread counts, "
-                        "e.g. 1,2,4")
-    p.add_argument("--detect-study-faces", type=int, default=1000,
-                   help="pipeline with --data: UTKFace test faces per resolution for the detection-size table (0: skip)")
-    p.add_argument("--threads-pipeline", type=int, default=live_defaults.CLASSIFIER_THREADS,
-                   help="pipeline: classifier threads (default: the live default; 0: the runtime's default)")
-    p.add_argument("--source", default=None, help="pipeline: a live camera/stream instead of generated clips")
-    p.add_argument("--seconds", type=float, default=10.0, help="pipeline: seconds per case (or of the live run)")
-    p.add_argument("--data", action="append", default=None,
-                   help="pipeline: UTKFace folder for the clips' faces; accuracy: DIR[,SPLIT], repeatable")
-    p.add_argument("--limit", type=int, default=0, help="accuracy: evaluate on at most N faces")
-    p.add_argument("--models-dir", action="append", default=[])
-    p.add_argument("--quick", action="store_true", help="a short run (under 2 minutes, for a Pi)")
-    p.add_argument("--out", default="benchmarks/results")
-    p.add_argument("--minutes", type=float, default=10.0, help="soak: how long to run the looping demo clip")
+    q.add_argument("--thread-counts", default="",
+                   help="also run the first size with the most faces at these classifier thread counts, e.g. 1,2,4")
+    q.add_argument("--detect-study-faces", type=int, default=1000,
+                   help="with --data: UTKFace test faces per resolution for the detection-size table (0: skip)")
+    q.add_argument("--threads-pipeline", type=int, default=live_defaults.CLASSIFIER_THREADS,
+                   help="classifier threads (default: the live default; 0: the runtime's default)")
+    q.add_argument("--source", default=None, help="a live camera/stream instead of generated clips")
+    q.add_argument("--seconds", type=float, default=10.0, help="seconds per case (or of the live run)")
+    q.add_argument("--data", default=None, help="UTKFace folder for the clips' faces (default: the demo face)")
+    _common(q)
+
+    q = what.add_parser("accuracy", help="accuracy of model files on labelled faces")
+    q.add_argument("--models", nargs="*", default=[],
+                   help="model files (default: the shipped INT8 TFLite and ONNX of both models)")
+    q.add_argument("--data", action="append", default=None, help="DIR[,SPLIT], repeatable (default: UTKFace test "
+                                                                  "in $AGEGENDER_SHARED or ../shared)")
+    q.add_argument("--limit", type=int, default=0, help="evaluate on at most N faces")
+    _common(q)
+
+    q = what.add_parser("compare", help="two reports of the same kind, side by side")
+    q.add_argument("reports", nargs="*", help="A.json B.json")
+
+    q = what.add_parser("soak", help="the looping demo clip for a long time: memory, FPS and errors over time")
+    q.add_argument("--model", default=None, help="model file (default: the shipped INT8 TFLite)")
+    q.add_argument("--minutes", type=float, default=10.0, help="how long to run the looping demo clip")
+    _common(q, quick=False)
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -187,7 +212,5 @@ def run_bench(args: argparse.Namespace) -> int:
         from benchmarks.soak import run_soak
 
         return run_soak(args)
-    if args.what == "pipeline":
-        args.data = args.data[0] if args.data else None
     {"latency": run_latency, "pipeline": run_pipeline, "accuracy": run_accuracy, "compare": run_compare}[args.what](args)
     return 0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -15,9 +16,26 @@ log = logging.getLogger(__name__)
 STAGE_COLUMNS = ("decode", "detect", "align", "infer", "track", "draw")
 
 
-def command_line() -> str:
-    """The command that is running, for a report's "Reproduce" line."""
-    return "agegender " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def portable_arg(arg: str, root: Path = REPO_ROOT) -> str:
+    """An absolute path (alone or after ``--opt=``) written relative to the repository, so that a report's
+    "Reproduce" line names ``../shared/...``, not the home folder of the machine that ran it."""
+    prefix, _, value = arg.rpartition("=") if arg.startswith("--") and "=" in arg else ("", "", arg)
+    if not value.startswith("/"):
+        return arg
+    home = str(Path.home())
+    rel = os.path.relpath(value, root)                 # models/..., ../shared/datasets/utkface
+    if rel.startswith(os.pardir + os.sep + os.pardir) and value.startswith(home + os.sep):
+        rel = "~/" + os.path.relpath(value, home)      # far from the checkout: a run folder in the cache, say
+    return f"{prefix}={rel}" if prefix else rel
+
+
+def command_line(argv: Optional[list[str]] = None) -> str:
+    """The command that is running, for a report's "Reproduce" line, with paths relative to the repository."""
+    args = sys.argv[1:] if argv is None else argv
+    return "agegender " + " ".join(shlex.quote(portable_arg(a)) for a in args)
 
 
 def write_report(out: Path, name: str, report: dict, markdown: str) -> None:

@@ -109,6 +109,13 @@ class ModelContract:
     box_crops: dict[str, list[float]] = field(
         default_factory=lambda: {k: list(v) for k, v in MEASURED_BOX_CROPS.items()})
     precision: str = "fp32"
+    # The age check's calibration of P(age < legal age), fitted on val by `agegender calibrate` for this very
+    # file (edge/age_gate.py reads it): {"legal_age", "temperature", "risk": {challenge age: alpha}, "fitted_on",
+    # "val": {...}}. Empty: the gate runs with conservative defaults and warns.
+    age_check: dict[str, Any] = field(default_factory=dict)
+    # Inference-time correction of the training age prior (edge/vision/decode.py): {"tau", "prior": [...]};
+    # the age distribution becomes dist * prior**-tau, renormalised. Empty: off.
+    age_prior: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     licence: str = "unspecified"
     schema_version: int = SCHEMA_VERSION

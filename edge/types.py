@@ -83,6 +83,7 @@ class Face:
     detection: Detection
     prediction: Optional[Prediction] = None
     track_id: Optional[int] = None
+    gate: Optional[Any] = None      # edge.age_gate.GateDecision, with --age-gate
 
     def to_json(self, with_race: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {"box": self.detection.xywh(), "score": round(float(self.detection.score), 4)}
@@ -94,4 +95,6 @@ class Face:
                      age_group=p.age_group, gender=p.gender, p_female=round(float(p.p_female), 4))
             if with_race and p.race is not None:
                 d["race"] = {k: round(float(v), 4) for k, v in p.race.items()}
+        if self.gate is not None:
+            d.update(self.gate.to_json())
         return d

@@ -59,7 +59,7 @@ def check_writable(out: Path) -> None:
 
 
 def export_all(model_path: Path, formats: list[str], out: Path, calib_data: Optional[str], calib_n: int = 400,
-               name: Optional[str] = None, onnx_reduce_range: str = "auto", float_tail: bool = False,
+               name: Optional[str] = None, onnx_reduce_range: str = "on", float_tail: bool = False,
                float_layers: int = 0) -> list[ExportedFile]:
     """Export to every format; ``float_tail``: the files end at the logits and the runtime applies
     softmax, sigmoid and the expected age in float32 (see ``train.model.float_tail_view``);
@@ -161,12 +161,19 @@ def run_export(args: argparse.Namespace) -> int:
         print(f"{r.format:12s} {r.path}  {r.size_bytes / 1e6:.2f} MB  mean|Δage| {r.check['age_abs_diff_mean']:.3f} y  "
               f"same gender {100 * r.check['same_gender_decision']:.1f}%")
     if args.verify:
-        from export.verify import verify_exports
+        from export.verify import AgreementBound, verify_exports
 
         if not args.verify_data:
             raise AgeGenderError("--verify needs --verify-data DIR (evaluated on its test split)")
+        bound = AgreementBound.parse(getattr(args, "agreement_bound", "none"))
         report = Path(args.verify_report or out / "EXPORTS.md")
-        table = verify_exports(Path(args.model), results, args.verify_data, report, args.verify_limit,
-                               stability_n=args.verify_stability)
-        print(table)
+        verified = verify_exports(Path(args.model), results, args.verify_data, report, args.verify_limit,
+                                  stability_n=args.verify_stability, bound=bound)
+        print(verified.text)
+        if verified.failures:
+            for name, why in verified.failures.items():
+                log.error("%s disagrees with the Keras model beyond the bound: %s", name, "; ".join(why))
+            log.error("%d file(s) beyond --agreement-bound (report: %s); do not ship them", len(verified.failures),
+                      report)
+            return 1
     return 0

@@ -7,7 +7,6 @@ weights) avoids it at a small cost in speed; ``auto`` turns it on exactly there.
 from __future__ import annotations
 
 import logging
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -22,20 +21,17 @@ log = logging.getLogger(__name__)
 OPSET = 17
 
 
-def cpu_has_vnni() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_vnni" in flags or "avx_vnni" in flags or "amx_int8" in flags
-
-
 def should_reduce_range(setting: str) -> bool:
+    """``on`` (the default): 7-bit weights, right on every CPU; ``off``: 8-bit weights, which saturate on x86
+    without VNNI; ``auto``: on where the exporting CPU is x86 without VNNI (decided by the machine that builds
+    the file, not the one that runs it: kept for comparisons only)."""
+    from edge.vision.backends.cpu_features import has_vnni, is_x86
+
     if setting == "on":
         return True
     if setting == "off":
         return False
-    return platform.machine().lower() in ("x86_64", "amd64", "i686") and not cpu_has_vnni()
+    return is_x86() and not has_vnni()
 
 
 def convert_fp32(saved_model: Path, out: Path) -> Path:

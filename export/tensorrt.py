@@ -120,8 +120,12 @@ def build_engine(cfg: TrtBuildConfig, calib_images: Optional[np.ndarray] = None)
     try:
         trt = importlib.import_module("tensorrt")
     except ImportError as e:
+        from edge.service.jetson import jetson_release
+
+        release = jetson_release()
+        where = f"{release.gpu_note()}. " if release is not None else ""
         raise BackendUnavailable(
-            "TensorRT's Python API is not installed here (it ships with JetPack). Equivalent command: "
+            f"TensorRT's Python API is not installed here (it ships with JetPack). {where}Equivalent command: "
             + shlex.join(trtexec_command(cfg))) from e
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -12,6 +14,71 @@ from benchmarks.system import machine_info, machine_line
 from edge.vision.model import model_file_bytes
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AgreementBound:
+    """How far an exported file may disagree with the Keras model, face by face, and still ship."""
+
+    age_p95: float = 1.0        # years
+    age_max: float = 4.0        # years
+    gender_flips: float = 0.005  # share of faces whose gender decision differs
+
+    @classmethod
+    def parse(cls, text: str) -> Optional["AgreementBound"]:
+        """``"p95=1,max=4,flips=0.005"`` (any subset) -> a bound; ``"none"`` -> None (report only)."""
+        from edge.errors import AgeGenderError
+
+        if text.strip().lower() in ("", "none", "off"):
+            return None
+        names = {"p95": "age_p95", "max": "age_max", "flips": "gender_flips"}
+        values = {}
+        for part in text.split(","):
+            key, _, value = part.partition("=")
+            if key.strip() not in names:
+                raise AgeGenderError(f"--agreement-bound: unknown key {key.strip()!r} (p95, max, flips)")
+            try:
+                values[names[key.strip()]] = float(value)
+            except ValueError as e:
+                raise AgeGenderError(f"--agreement-bound {part!r}: not a number") from e
+        return cls(**values)
+
+    def violations(self, agree: dict) -> list[str]:
+        out = []
+        if agree["age_abs_diff_p95"] > self.age_p95:
+            out.append(f"|Δage| p95 {agree['age_abs_diff_p95']:.2f} y > {self.age_p95:g}")
+        if agree["age_abs_diff_max"] > self.age_max:
+            out.append(f"|Δage| max {agree['age_abs_diff_max']:.2f} y > {self.age_max:g}")
+        flips = 1.0 - agree["same_gender_decision"]
+        if flips > self.gender_flips:
+            out.append(f"gender flips {100 * flips:.2f}% > {100 * self.gender_flips:g}%")
+        return out
+
+
+@dataclass
+class VerifyReport:
+    text: str
+    failures: dict[str, list[str]] = field(default_factory=dict)   # file name -> bounds it exceeds
+
+
+def agreement_rows(rows: list, bound: Optional[AgreementBound]) -> list[str]:
+    """The per-face agreement table: every file against the Keras model, face by face."""
+    lines = ["## Agreement with the Keras model, face by face", "",
+             "Each face's answer from the file against the Keras model's on the same crop: the mean, p95 and max of "
+             "|age − Keras age| and the gender decisions that differ. "
+             + (f"Bound (export --verify fails above it): p95 ≤ {bound.age_p95:g} y, max ≤ {bound.age_max:g} y, "
+                f"flips ≤ {100 * bound.gender_flips:g}%." if bound else "No bound was applied."), "",
+             "| format | file | faces | \|Δage\| mean | p95 | max | gender flips | within bound |",
+             "|---|---|---|---|---|---|---|---|"]
+    for fmt, _, path, _, agree, _ in rows:
+        if agree is None:
+            continue
+        verdict = "–" if bound is None else ("yes" if not bound.violations(agree) else
+                                             "**no**: " + "; ".join(bound.violations(agree)))
+        lines.append(f"| {fmt} | `{path.name}` | {agree['n']} | {agree['age_abs_diff_mean']:.2f} y | "
+                     f"{agree['age_abs_diff_p95']:.2f} y | {agree['age_abs_diff_max']:.2f} y | "
+                     f"{agree['gender_flips']} ({100 * (1 - agree['same_gender_decision']):.2f}%) | {verdict} |")
+    return lines + [""]
 
 
 def _latency_ms(model, image: np.ndarray) -> float:
@@ -49,9 +116,10 @@ def stability_rows(rows: list[tuple[str, Path, object, object]]) -> list[str]:
 
 
 def verify_exports(keras_path: Path, exported: list, data: str, out_md: Path, limit: int = 0,
-                   split: str = "test", stability_n: int = 300) -> str:
-    """Accuracy, agreement with Keras and latency of every exported file, and (``stability_n`` > 0) the
-    stability of single faces, as markdown written to ``out_md``."""
+                   split: str = "test", stability_n: int = 300, bound: Optional[AgreementBound] = None) -> VerifyReport:
+    """Accuracy, per-face agreement with Keras and latency of every exported file, and (``stability_n`` > 0)
+    the stability of single faces, as markdown written to ``out_md``; files beyond ``bound`` are listed in
+    ``failures``."""
     from export.compare import compare_outputs
     from train.cache import decode_chips
     from train.evaluate import evaluate, load_model_for_eval, model_stability, summarize
@@ -100,8 +168,11 @@ def verify_exports(keras_path: Path, exported: list, data: str, out_md: Path, li
         lines.append(f"| {fmt} | {prec} | {size / 1e6:.2f} MB | {s['age_mae']:.3f} | {100 * s['cs5']:.1f}% | "
                      f"{100 * s['gender_acc']:.2f}% | {100 * s.get('race_acc', float('nan')):.2f}% | {d_mae} | {d_g} | {d_r} | "
                      f"{sg} | {sa} | {lat:.2f} |")
+    lines += [""] + agreement_rows(rows, bound)
     if stable:
-        lines += [""] + STABILITY_INTRO + stability_rows(stable)
+        lines += STABILITY_INTRO + stability_rows(stable)
     text = "\n".join(lines) + "\n"
     out_md.write_text(text)
-    return text
+    failures = {path.name: bound.violations(agree) for _, _, path, _, agree, _ in rows
+                if bound is not None and agree is not None and bound.violations(agree)}
+    return VerifyReport(text, failures)

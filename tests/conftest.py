@@ -19,7 +19,7 @@ def run_cli(*args: str, env_extra: dict | None = None, timeout: float = 300):
     """`python -m agegender ARGS` from the repo root, output captured as text."""
     import subprocess
 
-    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env_extra or {}))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "agegender", *args], cwd=ROOT, capture_output=True, text=True,
                           env=env, timeout=timeout)
 

@@ -98,3 +98,24 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
                  ["bench", "latency", "--models", "x", "--threads", "a,b"]):
         r = run_cli(*args)
         assert r.returncode == 2 and r.stderr.strip().startswith("agegender: error:"), (args, r.stderr)
+
+
+def test_each_bench_subcommand_lists_only_its_own_options():
+    latency = run_cli("bench", "latency", "--help")
+    pipeline = run_cli("bench", "pipeline", "--help")
+    assert latency.returncode == pipeline.returncode == 0
+    assert "--runs" in latency.stdout and "--detect-study-faces" not in latency.stdout
+    assert "--detect-study-faces" in pipeline.stdout and "--runs" not in pipeline.stdout
+    assert "--minutes" in run_cli("bench", "soak", "--help").stdout
+
+
+def test_reproduce_lines_name_paths_relative_to_the_repository():
+    from pathlib import Path
+
+    from benchmarks.report import REPO_ROOT, command_line
+
+    shared = str(REPO_ROOT.parent / "shared" / "datasets" / "utkface")
+    line = command_line(["bench", "accuracy", "--data", shared + ",test", f"--out={REPO_ROOT / 'benchmarks'}",
+                         str(Path.home() / ".cache" / "agegender" / "m.tflite")])
+    assert "--data ../shared/datasets/utkface,test" in line and "--out=benchmarks" in line
+    assert "~/.cache/agegender/m.tflite" in line and str(REPO_ROOT) not in line

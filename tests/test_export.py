@@ -92,9 +92,14 @@ def test_stratified_calibration_covers_strata():
 def test_verify_only_writes_the_exports_table(tiny_keras_model, tiny_exports, synthetic_utk):
     out = tiny_exports["tflite-int8"].path.parent
     r = run_cli("export", str(tiny_keras_model), "--formats", "tflite-int8,onnx-fp32", "--out", str(out),
-                "--verify-only", "--verify-data", str(synthetic_utk), "--verify-stability", "24")
+                "--verify-only", "--verify-data", str(synthetic_utk), "--verify-stability", "24",
+                "--agreement-bound", "none")
     assert r.returncode == 0, r.stderr[-2000:]
-    table, stability = (out / "EXPORTS.md").read_text().split("## Stability of single faces")
+    table, rest = (out / "EXPORTS.md").read_text().split("## Agreement with the Keras model, face by face")
+    agreement, stability = rest.split("## Stability of single faces")
+    arows = [line.split(" | ") for line in agreement.splitlines() if line.startswith("| ")][1:]
+    assert [row[0] for row in arows] == ["| tflite-int8", "| onnx-fp32"]
+    assert arows[1][3:6] == ["0.00 y", "0.00 y", "0.00 y"] and arows[1][6].startswith("0 (0.00%)")
     rows = [line for line in table.splitlines() if line.startswith("| ")]
     assert [row.split(" | ")[0] for row in rows[1:]] == ["| Keras (reference)", "| tflite-int8", "| onnx-fp32"]
     fp32 = rows[-1].split(" | ")
@@ -104,6 +109,12 @@ def test_verify_only_writes_the_exports_table(tiny_keras_model, tiny_exports, sy
     assert "24 faces" in stability
     noise_mean = [float(row[3].rstrip(" y")) for row in srows]
     assert abs(noise_mean[2] - noise_mean[0]) < 0.05    # an FP32 copy moves as the Keras model does
+    # a bound the INT8 file exceeds fails the command, naming the file; the FP32 copy is within it
+    r = run_cli("export", str(tiny_keras_model), "--formats", "tflite-int8,onnx-fp32", "--out", str(out),
+                "--verify-only", "--verify-data", str(synthetic_utk), "--verify-stability", "0",
+                "--agreement-bound", "p95=0.001,max=0.001,flips=0")
+    assert r.returncode == 1 and "tiny_int8.tflite disagrees with the Keras model" in r.stderr
+    assert "tiny_fp32.onnx disagrees" not in r.stderr
     r = run_cli("export", str(tiny_keras_model), "--formats", "openvino", "--out", str(out / "nothing"),
                 "--verify-only", "--verify-data", str(synthetic_utk))
     assert r.returncode == 2 and "not found" in r.stderr

@@ -9,6 +9,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 
 import cv2
 import numpy as np
@@ -282,44 +283,101 @@ def test_mjpeg_stream_and_slow_client_never_stalls_the_pipeline():
 
 
 # ---------------------------------------------------------------------------- a real browser
+@contextmanager
+def chromium_page(binary: str, tmp_path, width: int, height: int):
+    """Headless Chromium with a fresh profile, closed afterwards."""
+    from headless_chromium import HeadlessChromium
+
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    browser = HeadlessChromium(binary, profile, width=width, height=height)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
 def test_dashboard_in_headless_chromium(tmp_path):
-    from headless_chromium import HeadlessChromium, find_chromium
+    from headless_chromium import find_chromium
 
     binary = find_chromium()
     if binary is None:
         pytest.skip("no chromium binary (Debian: apt-get install chromium)")
     p, sink = start(PausableSource(fps=15), host="0.0.0.0", allow_remote=True, token=TOKEN)
-    profile = tmp_path / "profile"
-    profile.mkdir()
-    with running(p):
-        browser = HeadlessChromium(binary, profile, width=1280, height=800)
-        try:
-            browser.navigate(f"http://127.0.0.1:{sink.port}/?token={TOKEN}")
-            # the stream loads (the token was passed on to it) ...
-            browser.wait_for("document.getElementById('stream').naturalWidth === 320", 30)
-            # ... and keeps updating: the pixels drawn from the <img> change over time
-            digest = """(() => { const img = document.getElementById('stream');
-                const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
-                const g = c.getContext('2d'); g.drawImage(img, 0, 0);
-                const d = g.getImageData(0, 0, c.width, c.height).data; let h = 0;
-                for (let i = 0; i < d.length; i += 97) h = (h * 31 + d[i]) >>> 0; return h; })()"""
-            first, parts = browser.evaluate(digest), sink.stream_parts_sent
-            browser.wait_for(f"({digest}) !== {first}", 20)
-            wait_until(lambda: sink.stream_parts_sent > parts + 3, 10)   # and the server keeps sending frames
-            # the stats are rendered into the DOM
-            browser.wait_for("document.querySelectorAll('#faces tbody tr').length === 2", 20)
-            frame1 = int(browser.evaluate("document.getElementById('frame').textContent"))
-            browser.wait_for(f"parseInt(document.getElementById('frame').textContent) > {frame1}", 10)
-            heads = browser.evaluate("[...document.querySelectorAll('#windows h2')].map(e => e.textContent)")
-            assert heads == ["Last 1 min: 2 visitors", "Last 15 min: 2 visitors", "Last 1 h: 2 visitors"]
-            text = browser.evaluate("document.body.textContent")
-            assert "female" in text and "male" in text and "25-32" in text
-            assert float(browser.evaluate("document.getElementById('fps').textContent")) > 1
-            assert browser.evaluate("document.getElementById('camera').textContent") == "live"
-            assert browser.evaluate("document.getElementById('error').textContent") == ""
-            shot = browser.screenshot(full_page=False)
-            (tmp_path / "dashboard.png").write_bytes(shot)
-            img = cv2.imdecode(np.frombuffer(shot, np.uint8), cv2.IMREAD_COLOR)
-            assert img is not None and img.std() > 10
-        finally:
-            browser.close()
+    with running(p), chromium_page(binary, tmp_path, 1280, 800) as browser:
+        browser.navigate(f"http://127.0.0.1:{sink.port}/?token={TOKEN}")
+        # the stream loads (the token was passed on to it) ...
+        browser.wait_for("document.getElementById('stream').naturalWidth === 320", 30)
+        # ... and keeps updating: the pixels drawn from the <img> change over time
+        digest = """(() => { const img = document.getElementById('stream');
+            const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+            const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+            const d = g.getImageData(0, 0, c.width, c.height).data; let h = 0;
+            for (let i = 0; i < d.length; i += 97) h = (h * 31 + d[i]) >>> 0; return h; })()"""
+        first, parts = browser.evaluate(digest), sink.stream_parts_sent
+        browser.wait_for(f"({digest}) !== {first}", 20)
+        wait_until(lambda: sink.stream_parts_sent > parts + 3, 10)   # and the server keeps sending frames
+        # the stats are rendered into the DOM
+        browser.wait_for("document.querySelectorAll('#faces tbody tr').length === 2", 20)
+        frame1 = int(browser.evaluate("document.getElementById('frame').textContent"))
+        browser.wait_for(f"parseInt(document.getElementById('frame').textContent) > {frame1}", 10)
+        heads = browser.evaluate("[...document.querySelectorAll('#windows h2')].map(e => e.textContent)")
+        assert heads == ["Last 1 min: 2 visitors", "Last 15 min: 2 visitors", "Last 1 h: 2 visitors"]
+        text = browser.evaluate("document.body.textContent")
+        assert "female" in text and "male" in text and "25-32" in text
+        assert float(browser.evaluate("document.getElementById('fps').textContent")) > 1
+        assert browser.evaluate("document.getElementById('camera').textContent") == "live"
+        assert browser.evaluate("document.getElementById('error').textContent") == ""
+        shot = browser.screenshot(full_page=False)
+        (tmp_path / "dashboard.png").write_bytes(shot)
+        img = cv2.imdecode(np.frombuffer(shot, np.uint8), cv2.IMREAD_COLOR)
+        assert img is not None and img.std() > 10
+
+
+def test_kiosk_shows_an_age_check_banner_per_person_in_a_real_browser(tmp_path, monkeypatch):
+    """With --age-gate, the kiosk view (/?kiosk=1) shows a green "OK" or an amber "Please show ID" banner per
+    person and no age number; checked on a screenshot of headless Chromium."""
+    from headless_chromium import find_chromium
+    from live_helpers import FakeAnalyzer
+
+    from edge.age_gate import GateSettings
+    from edge.types import Prediction
+
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no chromium binary (Debian: apt-get install chromium)")
+
+    def dist_at(age):
+        d = np.exp(-0.5 * ((np.arange(101) - age) / 2.5) ** 2)
+        return (d / d.sum()).astype(np.float32)
+
+    def classify(self, image, dets, times=None):     # left: a 15-year-old, right: a 45-year-old
+        ages = [45.0 if d.box[0] > image.shape[1] / 2 else 15.0 for d in dets]
+        return [Prediction(a, (a - 4, a + 4), "15-20" if a < 20 else "38-43", 0.2, "male", age_dist=dist_at(a))
+                for a in ages]
+
+    monkeypatch.setattr(FakeAnalyzer, "classify", classify)
+    p, sink = start(PausableSource(fps=15))
+    p.config.gate = GateSettings(25, looks=4)
+    contract = p.analyzer.model.contract
+    contract.age_check = {"legal_age": 18, "temperature": 1.0, "risk": {"25": 0.05}}
+    from edge.age_gate import AgeGate, TrackGates
+
+    p.gates = TrackGates(AgeGate(p.config.gate, contract))
+    with running(p), chromium_page(binary, tmp_path, 1280, 720) as browser:
+        browser.navigate(f"http://127.0.0.1:{sink.port}/?kiosk=1")
+        browser.wait_for("[...document.querySelectorAll('#checks .banner')].filter(b => !b.classList.contains("
+                         "'pending')).length === 2", 30)
+        banners = browser.evaluate("[...document.querySelectorAll('#checks .banner')].map(b => [b.className, "
+                                   "b.firstChild.textContent, getComputedStyle(b).backgroundColor])")
+        kinds = sorted((cls.split()[1], text, colour) for cls, text, colour in banners)
+        assert kinds == [("adult", "OK", "rgb(30, 123, 52)"), ("ask_id", "Please show ID", "rgb(232, 163, 23)")]
+        # no age number in the kiosk view
+        assert browser.evaluate("getComputedStyle(document.querySelector('th.age')).display") == "none"
+        assert "age checks: 1 adult · 1 asked for ID" in browser.evaluate("document.body.textContent")
+        shot = browser.screenshot(full_page=False)
+        (tmp_path / "kiosk_age_check.png").write_bytes(shot)
+        img = cv2.imdecode(np.frombuffer(shot, np.uint8), cv2.IMREAD_COLOR)
+        green = np.all(np.abs(img.astype(int) - (52, 123, 30)) < 4, axis=2).sum()
+        amber = np.all(np.abs(img.astype(int) - (23, 163, 232)) < 4, axis=2).sum()
+        assert green > 2000 and amber > 2000          # both banners are really painted

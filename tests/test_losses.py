@@ -231,3 +231,52 @@ def test_camera_twins_interleave_each_face_with_a_slightly_moved_noisy_copy():
     moved = np.asarray(camera_twin(tf.constant(smooth), noise_levels=0, shift_px=0.5))
     step = (moved - smooth)[0, :, 2:-2, 0]                                 # a ramp of 10 per pixel, moved < 0.5 px
     assert np.abs(step).max() <= 5 and np.allclose(step, step[0, 0], atol=1)
+
+
+def test_label_width_stays_narrow_up_to_the_knee_then_grows():
+    from keras import ops
+
+    from train.losses import AgeLossConfig, age_targets
+
+    cfg = AgeLossConfig(sigma_base=1.0, sigma_slope=0.1, sigma_knee=20)
+    t = ops.convert_to_numpy(age_targets(ops.convert_to_tensor(np.array([10.0, 20.0, 60.0], np.float32)), cfg))
+    ages = np.arange(101)
+    width = [np.sqrt((row * (ages - (row * ages).sum()) ** 2).sum()) for row in t]
+    assert width[0] == pytest.approx(width[1], abs=0.01) and width[0] == pytest.approx(1.0, abs=0.05)
+    assert width[2] == pytest.approx(5.0, abs=0.1)   # 1.0 + 0.1 * (60 - 20)
+
+
+def test_threshold_targets_from_exact_ages_and_from_bins_wholly_on_one_side():
+    from keras import ops
+
+    from train.losses import threshold_targets
+
+    # exact 16, exact 30, bin 10-19, bin 20-29, bin 3-9, no age label
+    lo = np.array([16, 30, 10, 20, 3, 0], np.float32)
+    hi = np.array([16, 30, 19, 29, 9, 0], np.float32)
+    exact = np.array([1, 1, 0, 0, 0, 0], np.float32)
+    interval = np.array([0, 0, 1, 1, 1, 0], np.float32)
+    t18, k18 = (ops.convert_to_numpy(v) for v in threshold_targets(lo, hi, exact, interval, 18.0))
+    t25, k25 = (ops.convert_to_numpy(v) for v in threshold_targets(lo, hi, exact, interval, 25.0))
+    assert k18.tolist() == [1, 1, 0, 1, 1, 0]      # 10-19 straddles 18; the unlabelled face is unknown
+    assert (t18 * k18).tolist() == [1, 0, 0, 0, 1, 0]
+    assert k25.tolist() == [1, 1, 1, 0, 1, 0]      # 10-19 lies under 25, 20-29 straddles it
+    assert (t25 * k25).tolist() == [1, 0, 1, 0, 1, 0]
+
+
+def test_threshold_term_punishes_a_minor_read_as_an_adult_more_than_an_unsure_one():
+    from keras import ops
+
+    from train.losses import AgeLossConfig, make_age_loss
+
+    def dist_at(age, width):
+        d = np.exp(-0.5 * ((np.arange(101) - age) / width) ** 2)
+        return d / d.sum()
+
+    y = np.array([[16, 16, 1, 0]] * 2, np.float32)
+    # same expected age, one confidently adult-looking (narrow at 23), one spread over 16..30
+    pred = np.stack([dist_at(23, 1.0), dist_at(23, 6.0)]).astype(np.float32)
+    plain = ops.convert_to_numpy(make_age_loss(AgeLossConfig())(y, pred))
+    with_term = ops.convert_to_numpy(make_age_loss(AgeLossConfig(threshold_weight=1.0))(y, pred))
+    extra = with_term - plain
+    assert extra[0] > extra[1] > 0

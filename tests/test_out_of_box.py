@@ -213,3 +213,47 @@ def test_progress_stays_off_stdout_and_off_a_pipe(tmp_path, synthetic_utk):
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 560 and all(json.loads(line)["faces"] for line in lines)
     assert "predict:" not in r.stderr and "img/s" not in r.stderr
+
+
+def test_a_camera_replugged_after_a_long_unplug_is_polled_at_least_every_second():
+    """An hour-long unplug (3,600 failed opens would take that long) must not stretch the wait between polls:
+    the device is tried again at most 1 s apart, so a replugged camera is back within about a second."""
+    from edge.errors import SourceError
+    from edge.live.sources import ReconnectingSource
+
+    class FakeClockEvent:
+        def __init__(self):
+            self.waits = []
+
+        def is_set(self):
+            return False
+
+        def wait(self, seconds):
+            self.waits.append(seconds)
+
+    class UnpluggedCamera:
+        name, live, retry_at_start = "/dev/video0", True, True
+
+        def __init__(self, plugged_after: int):
+            self.tries, self.plugged_after = 0, plugged_after
+
+        def open(self):
+            self.tries += 1
+            if self.tries <= self.plugged_after:
+                raise SourceError("cannot open camera /dev/video0")
+
+        def read(self, timeout=1.0):
+            raise SourceError("camera unplugged")
+
+        def close(self):
+            pass
+
+    cam = UnpluggedCamera(plugged_after=0)
+    clock = FakeClockEvent()
+    wrapped = ReconnectingSource(cam, stop_event=clock)
+    wrapped.open()
+    cam.plugged_after = cam.tries + 3600          # unplugged now, for 3,600 polls
+    assert wrapped.read() is None                  # the failed read reconnects, through every failed poll
+    assert wrapped.connected and wrapped.reconnects == 1 and cam.tries == 3602
+    assert max(clock.waits) <= 1.0 and len(clock.waits) == 3600
+    assert clock.waits[-1] <= 1.0                  # the replugged camera was polled within a second

@@ -110,3 +110,34 @@ def test_race7_balance_evens_fairface_groups_and_keeps_utkface_classes(synthetic
     assert share["White"] / share["Latino_Hispanic"] == pytest.approx(np.sqrt(6), rel=1e-6)
     assert race_groups(read_utkface(synthetic_utk, "train")).min() > len(RACE7)     # UTKFace's 5 classes are groups of their own
 
+
+
+def test_age_weights_raise_the_sampling_share_of_the_chosen_ages():
+    from train.trainer import age_band_factor, sampling_weights
+
+    faces = _faces_with_ages([4, 12, 14.5, 30, 60])
+    factor = age_band_factor(faces, [[5, 25, 2.0]])
+    assert factor.tolist() == [1, 2, 2, 1, 1]
+    w = sampling_weights([faces], None, "none", [[5, 25, 2.0]])
+    assert w.sum() == pytest.approx(1.0) and w[1] == pytest.approx(2 * w[0])
+
+
+def test_age_weight_option_parses_and_rejects_nonsense():
+    from edge.errors import AgeGenderError
+    from train.cli import parse_age_sigma, parse_age_weights
+
+    assert parse_age_weights("5-25:2, 60-100:1.5") == [[5, 25, 2], [60, 100, 1.5]]
+    assert parse_age_sigma("1.0,0.08,18") == {"sigma_base": 1.0, "sigma_slope": 0.08, "sigma_knee": 18}
+    for bad in ("5-25", "25-5:2", "5-25:0", "a-b:c"):
+        with pytest.raises(AgeGenderError):
+            parse_age_weights(bad)
+    with pytest.raises(AgeGenderError):
+        parse_age_sigma("0,0.1")
+
+
+def _faces_with_ages(ages):
+    n = len(ages)
+    a = np.asarray(ages, np.float32)
+    return LabeledFaces(paths=[f"{i}.jpg" for i in range(n)], age_lo=a, age_hi=a, has_exact_age=np.ones(n, bool),
+                        has_age_interval=np.zeros(n, bool), gender=np.zeros(n, np.int8), has_gender=np.ones(n, bool),
+                        race=np.zeros(n, np.int8), has_race=np.ones(n, bool))

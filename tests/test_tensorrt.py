@@ -51,3 +51,20 @@ def test_calibrator_feeds_batches_and_round_trips_its_cache(tmp_path):
     cal.write_calibration_cache(b"TRT-calibration")
     assert cal.read_calibration_cache() == b"TRT-calibration"
     assert batches.next().dtype == np.float32 and batches.next().shape == (8, 96, 96, 3) and batches.next() is None
+
+
+def test_jetpack_release_maps_to_the_support_matrix(tmp_path):
+    from edge.service.jetson import jetson_release
+
+    f = tmp_path / "nv_tegra_release"
+    f.write_text("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, DATE: Wed Jan 8\n")
+    r6 = jetson_release(f)
+    assert (r6.l4t, r6.jetpack, r6.python, r6.gpu_supported) == (36, "6", "3.10", True)
+    f.write_text("# R35 (release), REVISION: 5.0, GCID: 35550185, BOARD: t186ref, EABI: aarch64\n")
+    r5 = jetson_release(f)
+    assert r5.jetpack == "5" and not r5.gpu_supported and "not supported" in r5.gpu_note()
+    f.write_text("# R32 (release), REVISION: 7.4, GCID: 33514132, BOARD: t210ref, EABI: aarch64\n")
+    assert jetson_release(f).jetpack == "4"
+    assert jetson_release(tmp_path / "missing") is None
+    f.write_text("garbage")
+    assert jetson_release(f) is None

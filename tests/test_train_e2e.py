@@ -4,13 +4,13 @@ import json
 import numpy as np
 import pytest
 
-from conftest import needs_tf, run_cli
+from conftest import ROOT, needs_tf, run_cli
 
 pytestmark = needs_tf
 
 
-def agegender(*args):
-    return run_cli(*args, timeout=900)
+def agegender(*args, env_extra=None):
+    return run_cli(*args, timeout=900, env_extra=env_extra)
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +115,34 @@ def test_evaluate_writes_the_report(trained_run, synthetic_utk, tmp_path):
     assert "## Fairness" in report and "CS@5" in report
     for png in ("race_confusion.png", "gender_reliability.png", "age_error_by_age.png", "training_curves.png"):
         assert (tmp_path / png).stat().st_size > 1000
+
+
+def test_evaluate_with_an_age_gate_reports_the_challenge_tables_and_plots(trained_run, synthetic_utk, tmp_path):
+    out, _ = trained_run
+    r = agegender("evaluate", str(out / "best.keras"), "--data", str(synthetic_utk), "--split", "test",
+                  "--age-gate", "25", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = json.loads(r.stdout)
+    assert {"minors_passed_25", "adults_referred_25"} <= set(summary["age_verification"])
+    assert summary["age_gate"]["settings"]["challenge_age"] == 25 and "minors_passed" in summary["age_gate"]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["age_gate"]["tradeoff"] and "exact" in metrics["age_verification"]
+    report = (tmp_path / "report.md").read_text()
+    assert "## Age verification (Challenge-T)" in report and "## Age check" in report
+    assert (tmp_path / "age_check_tradeoff.png").stat().st_size > 1000
+
+
+def test_evaluate_without_matplotlib_writes_tables_and_says_so_in_one_line(trained_run, synthetic_utk, tmp_path):
+    """A device install has no matplotlib: the report comes without plots, with one line saying why."""
+    out, _ = trained_run
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "matplotlib.py").write_text("raise ImportError('matplotlib is not installed (test)')\n")
+    r = agegender("evaluate", str(out / "best.keras"), "--data", str(synthetic_utk), "--split", "test",
+                  "--out", str(tmp_path / "report"), env_extra={"PYTHONPATH": f"{blocker}:{ROOT}"})
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "no plots: matplotlib is not installed" in r.stderr
+    assert (tmp_path / "report" / "report.md").is_file() and not list((tmp_path / "report").glob("*.png"))
 
 
 def test_metrics_on_a_fairface_style_fixture():

@@ -45,6 +45,19 @@ def test_table_rows_format_age_gender_and_race_only_when_asked():
     assert face_rows(faces, with_race=True)[0][4] == "Asian: 70.0%"
 
 
+def test_the_age_check_adds_a_column_with_the_decision_and_p_minor():
+    from edge.age_gate import ADULT, ASK_ID, GateDecision
+
+    faces = [_face(0.942, "female"), _face(0.1, "male")]
+    faces[0].gate = GateDecision(ADULT, 0.001, "looks 25+")
+    faces[1].gate = GateDecision(ASK_ID, 0.12, "P(minor) 0.12")
+    rows = face_rows(faces, with_race=False, with_gate=True)
+    assert rows[0][1] == "OK (adult): P(minor) 0.1%" and rows[1][1] == "Please show ID: P(minor) 12.0%"
+    assert Settings.from_controls("", "auto", "haar", 0.3, 0.7, False, 25).age_gate == 25
+    with pytest.raises(AgeGenderError):
+        Settings.from_controls("", "auto", "haar", 0.3, 0.7, False, 70)
+
+
 def test_settings_reject_an_inverted_gender_band():
     assert Settings.from_controls("", "auto", "haar", 0.3, 0.7, 1).gender_band == (0.3, 0.7)
     with pytest.raises(AgeGenderError):
@@ -161,8 +174,8 @@ def test_a_shared_page_cannot_switch_the_model_file(tmp_path):
     built.clear()
     engine = Engine(make_parser().parse_args(["ui"]), build_model, lambda a: None)
     engine.warm_up()
-    engine._analyzer(Settings(model="default", detector="auto"))      # what the page shows for no --model
-    assert built == [("default", "auto")]                              # loaded once, not again
+    engine._analyzer(Settings(model="default-fp16", detector="auto"))  # what the page shows for no --model
+    assert built == [("default-fp16", "auto")]                         # loaded once, not again
 
 
 # ---------------------------------------------------------------------------- the served app
@@ -290,11 +303,17 @@ def test_screenshot_of_the_page_with_a_result(server, images, tmp_path):
     try:
         browser.call("Network.enable")
         browser.navigate(server["url"], ready="!!document.querySelector('#photo-input input[type=file]')")
-        assert "Limitations and intended use" in browser.evaluate("document.body.innerText")
+        # the model card's limitations: below the result, in a collapsed section that renders with the page
+        browser.wait_for("document.body.innerText.includes('Limitations and intended use')", timeout=30)
         browser.set_file_input("#photo-input input[type=file]", images["faces"])
         browser.wait_for("(document.querySelector('#faces-table') || {innerText: ''}).innerText.includes('years')"
                          " && !!document.querySelector('#result-image img')", timeout=90)
         browser.wait_for("document.querySelector('#result-image img').complete")
+        # the result comes first: the upload box and the result sit above the fold, the model card's limitations
+        # below them, collapsed
+        top = "(s => document.querySelector(s).getBoundingClientRect().top)"
+        assert browser.evaluate(f"{top}('#photo-input')") < 400
+        assert browser.evaluate(f"{top}('#result-image')") < browser.evaluate(f"{top}('#limitations-box')")
         png = browser.screenshot()
         urls = browser.requested_urls()
     finally:

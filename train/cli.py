@@ -20,6 +20,30 @@ def _floats(text: str, what: str) -> list[float]:
         raise AgeGenderError(f"{what} must be comma-separated numbers, not {text!r}") from e
 
 
+def parse_age_weights(text: str) -> list[list[float]]:
+    """``"5-25:2,60-100:1.5"`` -> ``[[5, 25, 2], [60, 100, 1.5]]``."""
+    rules = []
+    for part in (t.strip() for t in text.split(",") if t.strip()):
+        try:
+            span, w = part.split(":")
+            lo, hi = span.split("-")
+            rule = [float(lo), float(hi), float(w)]
+        except ValueError as e:
+            raise AgeGenderError(f"--age-weight takes LO-HI:WEIGHT[,...] (e.g. 5-25:2), not {part!r}") from e
+        if rule[0] > rule[1] or rule[2] <= 0:
+            raise AgeGenderError(f"--age-weight {part!r}: needs LO <= HI and a positive weight")
+        rules.append(rule)
+    return rules
+
+
+def parse_age_sigma(text: str) -> dict[str, float]:
+    """``"BASE,SLOPE[,KNEE]"`` -> the label-distribution width parameters of AgeLossConfig."""
+    values = _floats(text, "--age-sigma")
+    if len(values) not in (2, 3) or values[0] <= 0 or values[1] < 0:
+        raise AgeGenderError("--age-sigma takes BASE,SLOPE[,KNEE] with BASE > 0 and SLOPE >= 0, e.g. 1.0,0.08,18")
+    return dict(zip(("sigma_base", "sigma_slope", "sigma_knee"), values))
+
+
 def licence_for(data: list[str]) -> str:
     from train.sources import detect_format
 
@@ -44,7 +68,11 @@ def config_from_args(args: argparse.Namespace):
         loss_weights={"age": weights[0], "gender": weights[1], "race": weights[2]},
         source_mix=mix, balance=args.balance, max_train=args.max_train, max_val=args.max_val, seed=args.seed,
         cache_dir=args.cache_dir, verbose=1 if not args.quiet else 2,
-        age=AgeLossConfig(kind=args.age_loss, interval_prior_weight=args.interval_prior), ema_decay=args.ema,
+        age=AgeLossConfig(kind=args.age_loss, interval_prior_weight=args.interval_prior,
+                          threshold_weight=args.threshold_loss,
+                          thresholds=tuple(_floats(args.age_thresholds, "--age-thresholds")),
+                          **(parse_age_sigma(args.age_sigma) if args.age_sigma else {})),
+        age_weights=parse_age_weights(args.age_weight), ema_decay=args.ema,
         mixup=args.mixup, init_model=args.init_model, consistency=args.consistency, consistency_noise=args.consistency_noise,
         consistency_shift=args.consistency_shift)
 

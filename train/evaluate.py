@@ -43,9 +43,11 @@ def load_model_for_eval(path: str | Path, backend: str = "auto", threads: int = 
             raise ContractError(f"{path}: no contract ({contract_path_for(path).name} beside it)")
         model = load_keras_model(path)
 
+        from edge.vision.decode import correct_age_prior
+
         def predict(batch: np.ndarray) -> dict:
             out = model(batch.astype(np.float32), training=False)
-            return {k: np.asarray(v) for k, v in out.items()}
+            return correct_age_prior({k: np.asarray(v) for k, v in out.items()}, contract)
 
         return LoadedModel(path, contract, predict, "keras")
     from edge.vision.backends import BackendOptions
@@ -91,7 +93,8 @@ class EvalResult:
     seconds: float = 0.0
 
 
-def compute_metrics(outputs: dict, faces: LabeledFaces, contract: ModelContract) -> dict:
+def compute_metrics(outputs: dict, faces: LabeledFaces, contract: ModelContract, gate=None) -> dict:
+    """Every metric of one evaluation; ``gate`` (an ``edge.age_gate.AgeGate``) adds the age check's rates."""
     age = outputs["age"].reshape(-1)
     p_female = outputs["gender"].reshape(-1)
     out: dict = {}
@@ -141,7 +144,27 @@ def compute_metrics(outputs: dict, faces: LabeledFaces, contract: ModelContract)
     adult_gap = _adult_gender_gap_over_race7(groups, mid >= 20, gender_hit, faces.has_gender)
     if adult_gap is not None and "gender" in out:
         out["gender"]["gap_over_race7_adults"] = adult_gap
+    _add_age_checks(out, outputs, faces, contract, np.asarray(true_age, np.float64), groups, gate)
     return out
+
+
+def _add_age_checks(out: dict, outputs: dict, faces: LabeledFaces, contract: ModelContract, true_age: np.ndarray,
+                    groups: dict, gate) -> None:
+    """The Challenge-T tables (always) and, with a gate, its rates."""
+    from edge.age_gate import Calibration
+    from train.age_verification import verification_metrics
+    from train.gate_calibration import gate_metrics
+
+    age, dist = outputs["age"].reshape(-1), outputs.get("age_dist")
+    exact = faces.has_exact_age
+    check_groups = {k.split(":", 1)[1] if k.startswith("gender:") else k: v for k, v in groups.items()
+                    if k.startswith(("gender:", "race:"))}
+    calibration = Calibration.from_contract(contract)
+    out["age_verification"] = verification_metrics(age, dist, faces.age_lo, faces.age_hi, exact, true_age,
+                                                    check_groups, temperature=calibration.temperature
+                                                    if calibration.fitted else 1.0)
+    if gate is not None and dist is not None:
+        out["age_gate"] = gate_metrics(age, dist, faces.age_lo, faces.age_hi, exact, true_age, check_groups, gate)
 
 
 def _adult_gender_gap_over_race7(groups: dict, adult: np.ndarray, hit: np.ndarray, labelled: np.ndarray,
@@ -157,7 +180,7 @@ def _adult_gender_gap_over_race7(groups: dict, adult: np.ndarray, hit: np.ndarra
 
 
 def evaluate(model: LoadedModel, data: str, split: str = "test", limit: int = 0, batch_size: int = 64,
-             flip_tta: bool = False, images: Optional[np.ndarray] = None) -> EvalResult:
+             flip_tta: bool = False, images: Optional[np.ndarray] = None, gate=None) -> EvalResult:
     from train.cache import decode_chips
 
     faces = read_source(data, split)
@@ -172,7 +195,7 @@ def evaluate(model: LoadedModel, data: str, split: str = "test", limit: int = 0,
     t = time.perf_counter()
     outputs = run_model(model, images, batch_size, flip_tta)
     seconds = time.perf_counter() - t
-    result = EvalResult(str(model.path), str(data), split, compute_metrics(outputs, faces, model.contract),
+    result = EvalResult(str(model.path), str(data), split, compute_metrics(outputs, faces, model.contract, gate),
                         outputs, faces, seconds)
     result.metrics["flip_tta"] = flip_tta
     result.metrics["n"] = len(faces)
@@ -232,10 +255,24 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from train.report import write_report
 
     model = load_model_for_eval(args.model, args.backend, args.threads)
-    result = evaluate(model, args.data, args.split, args.limit, args.batch_size, args.flip_tta)
+    gate = None
+    if args.age_gate:
+        from edge.age_gate import AgeGate, GateSettings
+
+        gate = AgeGate(GateSettings(args.age_gate, args.legal_age, args.gate_risk), model.contract, str(model.path))
+    result = evaluate(model, args.data, args.split, args.limit, args.batch_size, args.flip_tta, gate=gate)
     if args.framing_check:
         result.metrics["framing"] = framing_check(model, args.data, args.split, args.detector,
                                                   tuple(args.models_dir), args.limit)
+    if getattr(args, "gate_quality", False):
+        if gate is None:
+            raise AgeGenderError("--gate-quality needs --age-gate T")
+        from train.cache import decode_chips
+        from train.gate_quality import quality_study
+
+        images, _ = decode_chips(result.faces.paths, model.contract.input_size)
+        result.metrics["gate_quality"] = quality_study(lambda x: run_model(model, x), result.faces, images, gate,
+                                                       tuple(args.models_dir))
     if args.stability:
         from train.stability import sample_chips
 
@@ -268,6 +305,20 @@ def summarize(m: dict) -> dict:
                 s[f"gender_{k}"] = round(m["gender"][k], 4)
     if "race" in m:
         s["race_acc"] = round(m["race"]["accuracy"], 4)
+    if "age_verification" in m:
+        from train.age_verification import summary_row
+
+        av = m["age_verification"]
+        s["age_verification"] = {k: round(v, 4) for k, v in
+                                 {**summary_row(av.get("exact", {})), **summary_row(av.get("bins", {}))}.items()
+                                 if v is not None}
+    if "age_gate" in m:
+        g = m["age_gate"]
+        s["age_gate"] = {"settings": g["settings"], **{k: g["exact"][k]["rate"] for k in
+                                                     ("minors_passed", "adults_referred", "children_passed")
+                                                     if "exact" in g}}
+        if "bin_10_19_passed" in g:
+            s["age_gate"]["bin_10_19_passed"] = g["bin_10_19_passed"]["rate"]
     if "framing" in m:
         s["framing"] = m["framing"]
     if "stability" in m:

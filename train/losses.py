@@ -23,6 +23,9 @@ class AgeLossConfig:
     age_max: int = 100
     sigma_base: float = 1.5      # Gaussian label width at age 0, years
     sigma_slope: float = 0.05    # extra width per year of age (older faces are less certain)
+    sigma_knee: float = 0.0      # the width stays at sigma_base up to this age, then grows by sigma_slope
+    threshold_weight: float = 0.0  # weight of the decision-threshold term (P(age < t) per threshold); 0: off
+    thresholds: tuple = (18.0, 25.0)  # ages of that term: the legal age and a Challenge-25 policy
     l1_weight: float = 0.1       # weight of |E[age] - age| for exact ages, per year
     interval_soft_edge: float = 1.0  # years; 0 gives hard interval edges
     interval_prior_weight: float = 0.0  # weight of the within-bin prior for age intervals; 0: off
@@ -48,7 +51,7 @@ def _masked_scale(per_sample, mask):
 def age_targets(age, cfg: AgeLossConfig):
     """Gaussian label distribution over 0..age_max for exact ages ``age`` (N,)."""
     ages = ops.arange(cfg.age_max + 1, dtype="float32")
-    sigma = cfg.sigma_base + cfg.sigma_slope * age
+    sigma = cfg.sigma_base + cfg.sigma_slope * ops.maximum(age - cfg.sigma_knee, 0.0)
     z = (ages[None, :] - age[:, None]) / sigma[:, None]
     w = ops.exp(-0.5 * z * z)
     return w / ops.sum(w, axis=1, keepdims=True)
@@ -84,6 +87,34 @@ def interval_prior_kl(dist, lo, hi, cfg: AgeLossConfig):
     return ops.sum(prior * (ops.log(prior + EPS) - ops.log(inside + EPS)), axis=1)
 
 
+def mass_below(dist, threshold: float):
+    """P(age < threshold) under the predicted distribution over whole years 0..age_max, per sample."""
+    ages = ops.arange(ops.shape(dist)[1], dtype="float32")[None, :]
+    return ops.sum(dist * ops.cast(ages < threshold, "float32"), axis=1)
+
+
+def threshold_targets(lo, hi, exact, interval, threshold: float):
+    """(target, known) of "age < threshold" for each sample: exact ages always know it; an age bin knows it
+    when it lies wholly on one side (FairFace's 10-19 bin is under 25 but says nothing about 18)."""
+    below = ops.cast(hi < threshold, "float32")
+    above = ops.cast(lo >= threshold, "float32")
+    target = exact * ops.cast(lo < threshold, "float32") + (1.0 - exact) * below
+    known = ops.maximum(exact, interval * ops.maximum(below, above))
+    return target, known
+
+
+def threshold_bce(dist, lo, hi, exact, interval, cfg: AgeLossConfig):
+    """Sum over ``cfg.thresholds`` of the binary cross-entropy of P(age < t) against the label's side of t:
+    the decision an age check takes, trained directly, so that a confidently wrong young face costs more than
+    its L1 error alone says."""
+    total = ops.zeros_like(lo)
+    for t in cfg.thresholds:
+        target, known = threshold_targets(lo, hi, exact, interval, float(t))
+        p = ops.clip(mass_below(dist, float(t)), EPS, 1 - EPS)
+        total = total + known * -(target * ops.log(p) + (1 - target) * ops.log(1 - p))
+    return total
+
+
 def expected_age(dist, age_max: int = 100):
     return ops.sum(dist * ops.arange(age_max + 1, dtype="float32")[None, :], axis=1)
 
@@ -113,6 +144,8 @@ def make_age_loss(cfg: AgeLossConfig):
         if cfg.interval_prior_weight > 0:
             interval_loss = interval_loss + cfg.interval_prior_weight * interval_prior_kl(dist, lo, hi, cfg)
         per_sample = exact * exact_loss + interval * interval_loss
+        if cfg.threshold_weight > 0:
+            per_sample = per_sample + cfg.threshold_weight * threshold_bce(dist, lo, hi, exact, interval, cfg)
         return _masked_scale(per_sample, ops.maximum(exact, interval))
     age_loss.__name__ = "age_loss"
     return age_loss

@@ -93,6 +93,47 @@ COLUMNS = [
 ]
 
 
+def _verif(d: dict, part: str, *keys) -> Optional[float]:
+    return _get(d, "age_verification", part, *keys)
+
+
+# The series on the ends of the age scale (issue #25; models/RECIPES.md, second table): the columns to choose on
+ENDS_RECIPES: dict[str, str] = {
+    "baseline": "96 px, LDL + L1 age loss, source mix 1,1, frozen through block_2_add (run again, scored anew)",
+    "baseline_seed2": "the baseline again with another seed: how far a row moves by chance",
+    "threshold_loss": "+ cross-entropy of P(age < 18) and P(age < 25), weight 1 (exact ages; bins wholly on one side)",
+    "young_weight": "ages 5–25 (bins by their middle: FairFace 10–19) sampled twice as often",
+    "age_sigma": "label width 1.0 y up to 18, then + 0.08 y per year (narrow in youth)",
+    "finetune_all_128": "whole backbone fine-tuned at 128 px",
+    "baseline_prior025": "baseline + training-prior correction at inference, tau 0.25",
+    "baseline_prior05": "baseline + training-prior correction at inference, tau 0.5",
+}
+
+ENDS_COLUMNS = [
+    Column("UTK MAE", lambda r: _get(r.utk, "age", "mae")),
+    Column("UTK 10–19 signed error", lambda r: _verif(r.utk, "exact", "signed_error", "10-19", "mean"), "num", 0),
+    Column("UTK 60+ signed error", lambda r: _verif(r.utk, "exact", "signed_error", "60+", "mean"), "num", 0),
+    Column("UTK 13–17 ≥ 25", lambda r: _verif(r.utk, "exact", "minors_passed", "25", "rate"), "pct", -1),
+    Column("UTK 13–17 ≥ 21", lambda r: _verif(r.utk, "exact", "minors_passed", "21", "rate"), "pct", -1),
+    Column("UTK 25+ read under 25", lambda r: _verif(r.utk, "exact", "adults_referred", "25", "rate"), "pct", -1),
+    Column("FF 10–19 bin ≥ 25", lambda r: _verif(r.ff, "bins", "bin_10_19_passed", "25", "rate"), "pct", -1),
+    Column("FF age bin", lambda r: _get(r.ff, "age_bins", "bin_accuracy"), "pct", +1),
+    Column("UTK gender", lambda r: _get(r.utk, "gender", "accuracy"), "pct", +1),
+    Column("FF race", lambda r: _get(r.ff, "race", "accuracy"), "pct", +1),
+]
+
+
+@dataclass
+class Series:
+    recipes: dict[str, str]
+    columns: list[Column]
+    marks: tuple[str, str]
+
+
+SERIES = {"main": Series(RECIPES, COLUMNS, (MARK_BEGIN, MARK_END)),
+          "ends": Series(ENDS_RECIPES, ENDS_COLUMNS, ("<!-- recipe-table ends -->", "<!-- /recipe-table ends -->"))}
+
+
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
@@ -149,46 +190,51 @@ def _delta(value: Optional[float], base: Optional[float], col: Column) -> str:
     return f" ({'**' + text + '**' if good else text})"
 
 
-def markdown_table(runs: list[RecipeRun]) -> str:
+def markdown_table(runs: list[RecipeRun], series: Optional[Series] = None) -> str:
+    series = series or SERIES["main"]
+    recipes, columns = series.recipes, series.columns
     base = next((r for r in runs if r.name == BASELINE), None)
-    head = ["recipe", "change", "samples", "train samples/s", "ms/face"] + [c.title for c in COLUMNS]
+    head = ["recipe", "change", "samples", "train samples/s", "ms/face"] + [c.title for c in columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in runs:
-        cells = [f"`{r.name}`", RECIPES.get(r.name, ""), _format(r.samples, "int"),
+        cells = [f"`{r.name}`", recipes.get(r.name, ""), _format(r.samples, "int"),
                  "–" if r.samples_per_s is None else f"{r.samples_per_s:.0f}",
                  "–" if r.ms_per_face is None else f"{r.ms_per_face:.2f}"]
-        for col in COLUMNS:
+        for col in columns:
             value = col.get(r)
             fmt = "signed" if col.better == 0 else col.fmt
             cells.append(_format(value, fmt) + ("" if base is None or r is base else _delta(value, col.get(base), col)))
         lines.append("| " + " | ".join(cells) + " |")
-    missing = [name for name in RECIPES if name not in {r.name for r in runs}]
+    missing = [name for name in recipes if name not in {r.name for r in runs}]
     if missing:
         lines += ["", "Not run yet: " + ", ".join(f"`{m}`" for m in missing) + "."]
     return "\n".join(lines)
 
 
-def collect(root: Path) -> list[RecipeRun]:
+def collect(root: Path, recipes: Optional[dict[str, str]] = None) -> list[RecipeRun]:
+    recipes = RECIPES if recipes is None else recipes
     if not root.is_dir():
         raise AgeGenderError(f"{root}: no recipe folder (train/recipes/run.sh writes it)")
     found = {f.name: run for f in root.iterdir() if f.is_dir() and (run := load_run(f)) is not None}
-    order = [n for n in RECIPES if n in found] + sorted(n for n in found if n not in RECIPES)
+    order = [n for n in recipes if n in found] + sorted(n for n in found if n not in recipes)
     return [found[n] for n in order]
 
 
-def replace_between_marks(text: str, table: str) -> str:
-    if MARK_BEGIN not in text or MARK_END not in text:
-        raise AgeGenderError(f"the page has no {MARK_BEGIN} ... {MARK_END} block to fill")
-    head, rest = text.split(MARK_BEGIN, 1)
-    _, tail = rest.split(MARK_END, 1)
-    return f"{head}{MARK_BEGIN}\n{table}\n{MARK_END}{tail}"
+def replace_between_marks(text: str, table: str, marks: tuple[str, str] = (MARK_BEGIN, MARK_END)) -> str:
+    begin, end = marks
+    if begin not in text or end not in text:
+        raise AgeGenderError(f"the page has no {begin} ... {end} block to fill")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{table}\n{end}{tail}"
 
 
 def run_recipe_table(args: argparse.Namespace) -> int:
-    table = markdown_table(collect(Path(args.runs)))
+    series = SERIES[getattr(args, "series", "main")]
+    table = markdown_table(collect(Path(args.runs), series.recipes), series)
     if args.out:
         out = Path(args.out)
-        out.write_text(replace_between_marks(out.read_text(), table) if out.is_file() else table + "\n")
+        out.write_text(replace_between_marks(out.read_text(), table, series.marks) if out.is_file() else table + "\n")
         log.info("recipe table written to %s", out)
     else:
         print(table)

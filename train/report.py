@@ -210,15 +210,39 @@ def markdown(result, plots: list[str]) -> str:
         lines.append("")
     if "stability" in m:
         lines += stability_markdown(m["stability"])
+    if "age_verification" in m:
+        from train.age_check_report import challenge_markdown
+
+        lines += challenge_markdown(m["age_verification"])
+    if "age_gate" in m:
+        from train.age_check_report import gate_markdown
+
+        lines += gate_markdown(m["age_gate"], [p for p in plots if p.startswith(("age_check", "p_minor"))])
+    if "gate_quality" in m:
+        from train.age_check_report import quality_markdown
+
+        lines += quality_markdown(m["gate_quality"])
+    plots = [p for p in plots if not p.startswith(("age_check", "p_minor"))]
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(lines)
 
 
 def write_report(result, out: Path, history: Optional[str] = None) -> Path:
+    """report.md and metrics.json, with PNG plots where matplotlib is installed (the train extra); a device
+    install without it gets the tables and a one-line note."""
     out.mkdir(parents=True, exist_ok=True)
     m = result.metrics
-    plots = []
+    plots: list[str] = []
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        log.warning("no plots: matplotlib is not installed (pip install matplotlib, or the 'train' extra); "
+                    "report.md and metrics.json are written without them")
+        (out / "metrics.json").write_text(json.dumps(m, indent=2))
+        path = out / "report.md"
+        path.write_text(markdown(result, plots))
+        return path
     if history and plot_history(Path(history), out / "training_curves.png"):
         plots.append("training_curves.png")
     if "race" in m:
@@ -237,6 +261,10 @@ def write_report(result, out: Path, history: Optional[str] = None) -> Path:
         true = faces.true_age if faces.true_age is not None else faces.age_lo
         plot_error_by_age(result.outputs["age"].reshape(-1)[exact], np.asarray(true)[exact], out / "age_error_by_age.png")
         plots.append("age_error_by_age.png")
+    if "age_gate" in m:
+        from train.age_check_report import plot_gate
+
+        plots += plot_gate(m["age_gate"], out, _plt())
     (out / "metrics.json").write_text(json.dumps(m, indent=2))
     path = out / "report.md"
     path.write_text(markdown(result, plots))

@@ -49,6 +49,7 @@ class TrainConfig:
     loss_weights: dict[str, float] = field(default_factory=lambda: {"age": 1.0, "gender": 1.0, "race": 0.5})
     source_mix: Optional[list[float]] = None   # sampling weight per --data source; None: by size
     balance: str = "none"            # none | age | age+race | age+race7
+    age_weights: list = field(default_factory=list)  # [[lo, hi, w], ...]: sampling weight x w for ages lo..hi
     max_train: int = 0               # cap per source, for smoke tests; 0: all
     max_val: int = 0
     seed: int = 2026
@@ -69,7 +70,10 @@ class TrainConfig:
     @classmethod
     def from_json(cls, text: str) -> "TrainConfig":
         d = json.loads(text)
-        d["age"] = AgeLossConfig(**d.get("age", {}))
+        age = d.get("age", {})
+        if "thresholds" in age:
+            age["thresholds"] = tuple(age["thresholds"])
+        d["age"] = AgeLossConfig(**age)
         aug = d.get("augment", {})
         if "jpeg_quality" in aug:
             aug["jpeg_quality"] = tuple(aug["jpeg_quality"])
@@ -111,9 +115,20 @@ def race_groups(part: LabeledFaces) -> np.ndarray:
     return part.race.astype(np.int64) + len(RACE7) + 1
 
 
-def sampling_weights(parts: list[LabeledFaces], mix: Optional[list[float]], balance: str) -> np.ndarray:
+def age_band_factor(part: LabeledFaces, age_weights: list) -> np.ndarray:
+    """Per-face sampling factor: ``w`` for a face whose age (the middle of its bin, for age bins) lies in
+    ``lo..hi`` of an ``[lo, hi, w]`` rule, 1 elsewhere; later rules win."""
+    factor = np.ones(len(part))
+    mid = (part.age_lo + part.age_hi) / 2
+    for lo, hi, w in age_weights:
+        factor[(mid >= lo) & (mid <= hi)] = w
+    return factor
+
+
+def sampling_weights(parts: list[LabeledFaces], mix: Optional[list[float]], balance: str,
+                     age_weights: Optional[list] = None) -> np.ndarray:
     """Per-sample probabilities: each source gets its share of the mix, and within a source
-    samples are optionally balanced over age bands (and race)."""
+    samples are optionally balanced over age bands (and race) and weighted up in chosen age ranges."""
     if mix is not None and len(mix) != len(parts):
         raise DatasetError(f"source mix has {len(mix)} weights for {len(parts)} data sets")
     shares = np.asarray(mix if mix is not None else [len(p) for p in parts], np.float64)
@@ -128,6 +143,8 @@ def sampling_weights(parts: list[LabeledFaces], mix: Optional[list[float]], bala
                                else part.race if balance == "age+race" else 0)
             _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
             w = 1.0 / np.sqrt(counts[inv])  # square root: balance without starving the common bands
+        if age_weights:
+            w = w * age_band_factor(part, age_weights)
         out.append(share * w / w.sum())
     return np.concatenate(out)
 
@@ -403,7 +420,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     train_faces, val_faces = LabeledFaces.concat(train_parts), LabeledFaces.concat(val_parts)
     x_train, ok_train = cached_chips(train_faces.paths, cfg.input_size, cache_dir)
     x_val, ok_val = cached_chips(val_faces.paths, cfg.input_size, cache_dir)
-    weights = sampling_weights(train_parts, cfg.source_mix, cfg.balance) * ok_train
+    weights = sampling_weights(train_parts, cfg.source_mix, cfg.balance, cfg.age_weights) * ok_train
     weights /= weights.sum()
     log.info("training on %d faces (%s), validating on %d", int(ok_train.sum()),
              ", ".join(f"{p.source}: {len(p)}" for p in train_parts), int(ok_val.sum()))

@@ -42,7 +42,6 @@ def build_app(engine: Engine, options: ServeOptions = ServeOptions(), models_dir
     with gr.Blocks(title="agegender: age & gender estimation", analytics_enabled=False,
                    delete_cache=options.cache_cleanup) as app:
         gr.Markdown("# agegender\nApparent age and gender of every face in a photo, estimated on this machine.")
-        gr.Markdown(limitations_markdown(engine.model_path, models_dirs), elem_id="limitations")
         kept = gr.State(None)       # the decoded photo, in memory only, for re-analysis
         with gr.Row():
             with gr.Column(scale=1):
@@ -55,27 +54,34 @@ def build_app(engine: Engine, options: ServeOptions = ServeOptions(), models_dir
                         live = gr.Image(sources=["webcam"], streaming=True, label="Live webcam", elem_id="live-input")
                         live_result = gr.Image(label="Live result", interactive=False, streaming=True,
                                                buttons=["fullscreen"], elem_id="live-result")
-                with gr.Accordion("Settings", open=True):
-                    model = gr.Textbox(value=initial.model or "default",
-                                       label="Model file (or: default, open, default-fp16)",
-                                       interactive=not locked)
-                    backend = gr.Dropdown(list(BACKENDS), value=initial.backend, label="Backend",
-                                          interactive=not locked)
-                    detector = gr.Dropdown(list(DETECTORS), value=initial.detector, label="Face detector")
-                    with gr.Row():
-                        band_low = gr.Slider(0.0, 1.0, value=initial.gender_band[0], step=0.01,
-                                             label="Gender 'undetermined' band: low p(female)")
-                        band_high = gr.Slider(0.0, 1.0, value=initial.gender_band[1], step=0.01,
-                                              label="high p(female)")
-                    race = gr.Checkbox(value=initial.race, label="Also estimate race (off by default)")
-                    again = gr.Button("Analyse again")
             with gr.Column(scale=1):
                 result = gr.Image(label="Result", interactive=False, format="jpeg", elem_id="result-image",
                                   buttons=["download", "fullscreen"])
-                table = gr.Dataframe(value=empty_table(initial.race), label="Faces", interactive=False,
-                                     elem_id="faces-table")
                 status = gr.Textbox(label="Status", interactive=False, elem_id="status")
-        controls = [model, backend, detector, band_low, band_high, race]
+                table = gr.Dataframe(value=empty_table(initial.race, bool(initial.age_gate)), label="Faces",
+                                     interactive=False, elem_id="faces-table")
+        with gr.Accordion("Settings", open=False):
+            model = gr.Textbox(value=initial.model or "default-fp16",
+                               label="Model file (or: default-fp16, default, open)",
+                               interactive=not locked)
+            backend = gr.Dropdown(list(BACKENDS), value=initial.backend, label="Backend",
+                                  interactive=not locked)
+            detector = gr.Dropdown(list(DETECTORS), value=initial.detector, label="Face detector")
+            with gr.Row():
+                band_low = gr.Slider(0.0, 1.0, value=initial.gender_band[0], step=0.01,
+                                     label="Gender 'undetermined' band: low p(female)")
+                band_high = gr.Slider(0.0, 1.0, value=initial.gender_band[1], step=0.01,
+                                      label="high p(female)")
+            race = gr.Checkbox(value=initial.race, label="Also estimate race (off by default)")
+            gate = gr.Number(value=initial.age_gate, minimum=0, maximum=60, precision=0,
+                             label="Age check: challenge age T (e.g. 25; 0: off). 'OK' only for a face that looks "
+                                   "T or older and is unlikely to be a minor; an aid to staff, never a replacement "
+                                   "for an ID check", elem_id="age-gate")
+            again = gr.Button("Analyse again")
+        # the model card's limitations below the result, collapsed: the upload box stays above the fold
+        with gr.Accordion("Limitations and intended use", open=False, elem_id="limitations-box"):
+            gr.Markdown(limitations_markdown(engine.model_path, models_dirs), elem_id="limitations")
+        controls = [model, backend, detector, band_low, band_high, race, gate]
 
         def on_photo(payload, *c):
             return analyze_payload(engine, payload, *c)
@@ -96,7 +102,7 @@ def build_app(engine: Engine, options: ServeOptions = ServeOptions(), models_dir
         live.stream(on_frame, [live, *controls], [live_result, table, status], api_name="analyze_stream",
                     preprocess=False, stream_every=options.stream_every, concurrency_id="analyze")
         gr.on([again.click, model.submit, backend.change, detector.change, band_low.release, band_high.release,
-               race.change], on_again, [kept, *controls], [result, table, status], api_name="reanalyze",
+               race.change, gate.submit], on_again, [kept, *controls], [result, table, status], api_name="reanalyze",
               concurrency_id="analyze")
     return app
 

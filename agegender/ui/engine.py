@@ -17,6 +17,7 @@ from edge.vision.analyzer import FaceAnalyzer
 from edge.vision.decode import DecodeConfig
 from edge.vision.draw import draw_faces
 from edge.errors import AgeGenderError
+from edge.live.defaults import STEADY_MODEL
 from edge.types import Face, Prediction
 
 log = logging.getLogger(__name__)
@@ -35,15 +36,19 @@ class Settings:
     detector: str = "auto"
     gender_band: tuple[float, float] = (0.35, 0.65)
     race: bool = False
+    age_gate: float = 0.0           # the age check's challenge age T; 0: off
 
     @classmethod
     def from_controls(cls, model: Any, backend: Any, detector: Any, band_low: Any, band_high: Any,
-                      race: Any) -> "Settings":
+                      race: Any, age_gate: Any = 0) -> "Settings":
         low, high = float(band_low), float(band_high)
         if not 0.0 <= low <= high <= 1.0:
             raise AgeGenderError(f"gender band {low:.2f}–{high:.2f}: the low end must not be above the high end")
+        gate = float(age_gate or 0)
+        if gate and not 10 <= gate <= 60:
+            raise AgeGenderError(f"age check at {gate:g}: choose a challenge age between 10 and 60, or 0 for off")
         return cls(model=str(model or "").strip(), backend=str(backend or "auto"), detector=str(detector or "auto"),
-                   gender_band=(low, high), race=bool(race))
+                   gender_band=(low, high), race=bool(race), age_gate=gate)
 
 
 @dataclass(frozen=True)
@@ -78,25 +83,34 @@ def race_text(p: Prediction) -> str:
     return f"{best}: {100 * p.race[best]:.1f}%"
 
 
-def table_headers(with_race: bool) -> list[str]:
-    return ["Face", "Age (80% interval)", "Age group", "Gender"] + (["Race"] if with_race else [])
+def gate_text(face: Face) -> str:
+    g = face.gate
+    if g is None:
+        return "–"
+    verdict = "OK (adult)" if g.gate == "adult" else "Please show ID"
+    return f"{verdict}: P(minor) {100 * g.p_minor:.1f}%"
 
 
-def face_rows(faces: Sequence[Face], with_race: bool) -> list[list[str]]:
+def table_headers(with_race: bool, with_gate: bool = False) -> list[str]:
+    return (["Face"] + (["Age check"] if with_gate else []) + ["Age (80% interval)", "Age group", "Gender"]
+            + (["Race"] if with_race else []))
+
+
+def face_rows(faces: Sequence[Face], with_race: bool, with_gate: bool = False) -> list[list[str]]:
     rows = []
     for i, face in enumerate(faces, 1):
         p = face.prediction
         if p is None:
             continue
-        row = [f"#{i}", age_text(p), p.age_group, gender_text(p)]
+        row = [f"#{i}"] + ([gate_text(face)] if with_gate else []) + [age_text(p), p.age_group, gender_text(p)]
         if with_race:
             row.append(race_text(p))
         rows.append(row)
     return rows
 
 
-def empty_table(with_race: bool = False) -> dict[str, Any]:
-    return {"headers": table_headers(with_race), "data": []}
+def empty_table(with_race: bool = False, with_gate: bool = False) -> dict[str, Any]:
+    return {"headers": table_headers(with_race, with_gate), "data": []}
 
 
 # ---------------------------------------------------------------------------- the engine
@@ -123,7 +137,8 @@ class Engine:
         from agegender.builders import parse_gender_band
 
         return Settings(model=str(self.args.model or ""), backend=self.args.backend, detector=self.args.detector,
-                        gender_band=parse_gender_band(self.args.gender_band), race=bool(self.args.race))
+                        gender_band=parse_gender_band(self.args.gender_band), race=bool(self.args.race),
+                        age_gate=float(getattr(self.args, "age_gate", 0) or 0))
 
     @property
     def model_path(self) -> Optional[Path]:
@@ -133,7 +148,7 @@ class Engine:
         if self.fixed_model:
             initial = self.initial_settings()
             s = dataclasses.replace(s, model=initial.model, backend=initial.backend)
-        key = (s.model or "default", s.backend)      # "" and "default" are the same shipped file
+        key = (s.model or STEADY_MODEL, s.backend)      # "" is the photo default
         if self._model is None or key != self._model_key:
             args = argparse.Namespace(**{**vars(self.args), "model": key[0], "backend": s.backend})
             self._model, self._model_key = self.build_model(args), key
@@ -159,6 +174,8 @@ class Engine:
             analyzer = self._analyzer(s)
             faces = analyzer.analyze(image_bgr)
             detector = getattr(analyzer.detector, "name", "?")
+            if s.age_gate:
+                self._judge(faces, analyzer.model, s.age_gate)
         elapsed = time.perf_counter() - t0
         numbered = [dataclasses.replace(f, track_id=i) for i, f in enumerate(faces, 1)]
         annotated = draw_faces(image_bgr.copy(), numbered, s.race)
@@ -168,8 +185,20 @@ class Engine:
         else:
             message = "No face found. Try a larger, frontal, well-lit face, or another detector."
         message += f" ({detector} detector, {self.model_path.name if self.model_path else '?'}, {1000 * elapsed:.0f} ms)"
-        return Analysis(faces, cv2.cvtColor(annotated, cv2.COLOR_BGR2RGB), table_headers(s.race),
-                        face_rows(faces, s.race), message)
+        gated = bool(s.age_gate)
+        if gated:
+            message += (f" · age check at {s.age_gate:g}: an aid to staff, never a replacement for an ID check")
+        return Analysis(faces, cv2.cvtColor(annotated, cv2.COLOR_BGR2RGB), table_headers(s.race, gated),
+                        face_rows(faces, s.race, gated), message)
+
+    def _judge(self, faces: Sequence[Face], model: Any, challenge_age: float) -> None:
+        from edge.age_gate import AgeGate, GateSettings
+
+        gate = AgeGate(GateSettings(challenge_age, int(getattr(self.args, "legal_age", 18)),
+                                    getattr(self.args, "gate_risk", None)), model.contract, str(model.path))
+        for f in faces:
+            if f.prediction is not None:
+                f.gate = gate.judge(f.prediction.age, f.prediction.age_dist)
 
 
 # ---------------------------------------------------------------------------- handlers (Gradio-free)

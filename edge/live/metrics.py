@@ -50,6 +50,8 @@ class RunMetrics:
         self.frame_errors = 0
         self.reconnects = 0
         self.stalls = 0
+        self.age_checks_adult = 0       # people decided "adult" by the age check (--age-gate)
+        self.age_checks_ask_id = 0      # ... and "ask_id"
         self.last_frame_at: Optional[float] = None
         self._faces_per_frame: deque = deque(maxlen=window)
         self._hist: dict[str, list] = {}
@@ -102,7 +104,8 @@ class RunMetrics:
             counts = {k: getattr(self, k) for k in ("frames_captured", "frames_processed", "frames_dropped",
                                                       "outputs_dropped", "faces_total", "classifications",
                                                       "classifications_skipped", "detections_skipped", "frame_errors",
-                                                      "reconnects", "stalls")}
+                                                      "reconnects", "stalls", "age_checks_adult",
+                                                      "age_checks_ask_id")}
         stages = {}
         for s in STAGES:
             st = self.stage(s)

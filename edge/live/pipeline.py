@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Protocol, Sequence
+from typing import Any, Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -59,6 +59,7 @@ class PipelineConfig:
     draw_status: bool = True
     blur_faces: bool = False
     detect_every: int = DETECT_EVERY   # detect at most every N frames while all tracks are settled (1: every frame)
+    gate: Optional[Any] = None     # edge.age_gate.GateSettings: decide every person "adult" / "ask_id" once
 
 
 class LatestFrameSlot:
@@ -127,6 +128,12 @@ class Pipeline:
         self._threads: list[threading.Thread] = []
         self._since_detection = 0
         self.end_reason = ""
+        self.gates = None
+        if self.config.gate is not None:
+            from edge.age_gate import AgeGate, TrackGates
+
+            model = analyzer.model
+            self.gates = TrackGates(AgeGate(self.config.gate, model.contract, str(getattr(model, "path", "model"))))
 
     # ------------------------------------------------------------------ control
     def stop(self, reason: str = "stopped") -> None:
@@ -228,7 +235,13 @@ class Pipeline:
                 pred = self.tracker.reuse(track)
             if pred is not None:
                 pred = apply_gender_band(pred, cfg.gender_band, labels)
-            faces.append(Face(det, pred, track.track_id))
+            face = Face(det, pred, track.track_id)
+            if self.gates is not None:   # every face carries the age check: pending until its person is decided
+                face.gate = self._gate(track.track_id, det, by_index.get(i), image) if pred is not None \
+                    else self.gates.pending(track.track_id)
+            faces.append(face)
+        if self.gates is not None:
+            self.gates.forget(t.track_id for t in self.tracker.ended)
         track_time += time.perf_counter() - t
         m = self.metrics
         if detected:
@@ -242,6 +255,26 @@ class Pipeline:
         m.count("classifications", len(todo))
         m.count("classifications_skipped", len(pairs) - len(todo))
         return FrameResult(frame, faces, time.monotonic())
+
+    def _gate(self, track_id: int, det, look, image: np.ndarray):
+        """The track's age-check decision; a newly classified frame (``look``, unsmoothed) adds evidence."""
+        from edge.age_gate import LookQuality, sharpness, yaw_proxy
+
+        if look is None:
+            current = self.gates.current(track_id)
+            if current is not None:
+                return current
+            return self.gates.pending(track_id)
+        settings = self.gates.gate.settings
+        quality = LookQuality(face_width=det.width, yaw=yaw_proxy(det.named_landmarks()))
+        if settings.min_sharpness > 0:
+            x1, y1, x2, y2 = (int(round(v)) for v in det.box)
+            crop = image[max(y1, 0):max(y2, 0), max(x1, 0):max(x2, 0)]
+            quality.sharpness = sharpness(crop[..., ::-1]) if crop.size else 0.0   # BGR frame -> RGB, as measured
+        decision = self.gates.observe(track_id, look.age, look.age_dist, quality)
+        if decision.final and self.gates.newly_decided(track_id):
+            self.metrics.count("age_checks_" + decision.gate)
+        return decision
 
     def _detect_now(self) -> bool:
         """Detect on this frame unless --detect-every allows a skip: every N-th frame, and on every

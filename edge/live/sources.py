@@ -224,10 +224,11 @@ class Picamera2Source:
 
 
 class ReconnectingSource:
-    """Wraps a live source: on failure, close and reopen with exponential backoff, counting
-    stalls and reconnects and logging each state change once."""
+    """Wraps a live source: on failure, close and reopen with a short exponential backoff capped at
+    ``backoff_max`` (1 s: a camera replugged after an hour is seen again within a second, and a failed open of
+    an absent device costs next to nothing), counting stalls and reconnects and logging each state change once."""
 
-    def __init__(self, inner: Source, backoff_start: float = 0.5, backoff_max: float = 10.0,
+    def __init__(self, inner: Source, backoff_start: float = 0.25, backoff_max: float = 1.0,
                  stall_timeout: float = 5.0, stop_event=None):
         self.inner = inner
         self.name, self.live = inner.name, inner.live

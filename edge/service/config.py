@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -341,7 +342,8 @@ def default_toml(specs: dict[str, OptionSpec]) -> str:
         elif spec.choices:
             out.append(f"# {spec.flag}: one of {', '.join(map(str, spec.choices))}")
         if spec.default is None:
-            out.append(f"# {spec.key} = " + ('"-"' if spec.const == "-" else '""'))
+            placeholder = {"int": "0", "float": "0.0"}.get(spec.kind, '"-"' if spec.const == "-" else '""')
+            out.append(f"# {spec.key} = {placeholder}")
         else:
             out.append(f"{spec.key} = {_toml_value(spec.default)}")
     for name in SECTIONS:
@@ -352,4 +354,37 @@ def default_toml(specs: dict[str, OptionSpec]) -> str:
             out.append(f"# [{name}]: not available in this installation ({SECTIONS[name].split(':')[0]} is missing)")
             continue
         out.extend(_section_lines(name, cls))
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------- writing chosen settings
+NOTE_BEGIN, NOTE_END = "# >>> agegender tune", "# <<< agegender tune"
+
+
+def update_run_section(text: str, values: dict[str, Any], note: Sequence[str] = ()) -> str:
+    """``text`` (a config file) with ``values`` set in its ``[run]`` section: an existing or commented-out
+    ``key = ...`` line is replaced in place, a missing key is added under the header, and ``note`` (comment
+    lines) replaces the previous note between the tune markers. Everything else is kept as it was."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == "[run]"), None)
+    if start is None:
+        lines = ["[run]"] + lines if not lines else lines + ["", "[run]"]
+        start = lines.index("[run]")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+    body = lines[start + 1:end]
+    if NOTE_BEGIN in body:   # drop the previous note
+        a = body.index(NOTE_BEGIN)
+        b = body.index(NOTE_END, a) if NOTE_END in body[a:] else a
+        body = body[:a] + body[b + 1:]
+    added = []
+    for key, value in values.items():
+        pattern = re.compile(rf"^\s*#?\s*{re.escape(key)}\s*=")
+        line = f"{key} = {_toml_value(value)}"
+        hit = next((i for i, b in enumerate(body) if pattern.match(b)), None)
+        if hit is None:
+            added.append(line)
+        else:
+            body[hit] = line
+    block = ([NOTE_BEGIN, *(f"# {n}" for n in note), NOTE_END] if note else []) + added
+    out = lines[:start + 1] + block + body + lines[end:]
     return "\n".join(out) + "\n"

@@ -2,7 +2,9 @@
 scripts), so it works on an offline device and in Chromium's kiosk mode (``/?kiosk=1``).
 
 It shows the annotated MJPEG stream and, polled from ``/api/stats`` once a second, the FPS, the
-faces in view and the visitor counts per age group and gender over the rolling windows. An access
+faces in view and the visitor counts per age group and gender over the rolling windows; with the age check on
+(``--age-gate``), a banner per person in view (green "OK", amber "Please show ID", grey while deciding) and the
+adult / asked-for-ID counts per window. In kiosk mode with the age check, no age number is shown. An access
 token given as ``?token=`` is passed on to the stream and the API."""
 from __future__ import annotations
 
@@ -32,6 +34,14 @@ PAGE = """<!DOCTYPE html>
   .female { color: #ff9ad5; } .male { color: #7fb8ff; } .undetermined { color: #ccc; }
   body.kiosk header { display: none; } body.kiosk main { height: 100%; } body.kiosk { cursor: none; }
   body.kiosk aside { flex-basis: 26em; font-size: 1.15em; overflow: hidden; }
+  #checks:empty { display: none; }
+  .banner { margin: .35em 0; padding: .45em .7em; border-radius: .35em; font-size: 1.5em; font-weight: 700; }
+  .banner small { display: block; font-size: .5em; font-weight: 400; opacity: .85; }
+  .banner.adult { background: #1e7b34; color: #fff; }
+  .banner.ask_id { background: #e8a317; color: #111; }
+  .banner.pending { background: #3a3a3a; color: #ddd; }
+  body.kiosk .banner { font-size: 2.2em; }
+  body.kiosk.gated .age { display: none; }
 </style>
 </head>
 <body>
@@ -45,8 +55,10 @@ PAGE = """<!DOCTYPE html>
   <aside>
     <div><span class="big" id="fps">&ndash;</span> FPS &nbsp; <span class="big" id="present">&ndash;</span> in view</div>
     <div>frame <span id="frame">&ndash;</span> &middot; dropped <span id="dropped">&ndash;</span></div>
+    <div id="checks" aria-live="polite"></div>
     <h2>Faces now</h2>
-    <table id="faces"><thead><tr><th>#</th><th>age</th><th>group</th><th>gender</th></tr></thead><tbody></tbody></table>
+    <table id="faces"><thead><tr><th>#</th><th class="age">age</th><th class="age">group</th><th>gender</th></tr></thead>
+      <tbody></tbody></table>
     <div id="windows"></div>
     <p id="error" class="bad"></p>
   </aside>
@@ -71,10 +83,28 @@ function el(tag, text, cls) {
   if (cls) e.className = cls;
   return e;
 }
-function row(cells, cls) {
+function row(cells, cls, classes) {
   const tr = el("tr");
-  cells.forEach(c => tr.appendChild(el("td", String(c), cls)));
+  cells.forEach((c, i) => {
+    const td = el("td", String(c), cls);
+    if (classes && classes[i]) td.classList.add(classes[i]);
+    tr.appendChild(td);
+  });
   return tr;
+}
+// The age check (--age-gate): one banner per person in view, the decision only, never an age.
+const GATE_TEXT = {adult: "OK", ask_id: "Please show ID", pending: "Checking\u2026"};
+function renderChecks(faces) {
+  const gated = faces.filter(f => f.gate !== undefined);
+  document.body.classList.toggle("gated", gated.length > 0);
+  const box = document.getElementById("checks");
+  box.replaceChildren(...gated.map(f => {
+    const kind = f.gate_final ? f.gate : "pending";
+    const b = el("div", GATE_TEXT[kind], "banner " + kind);
+    b.dataset.track = f.track_id;
+    b.appendChild(el("small", "person " + f.track_id + (kind === "ask_id" ? " \u00b7 staff: check ID" : "")));
+    return b;
+  }));
 }
 function label(seconds) {
   return seconds >= 3600 ? (seconds / 3600) + " h" : seconds >= 60 ? (seconds / 60) + " min" : seconds + " s";
@@ -90,7 +120,8 @@ function render(s) {
   const tbody = document.querySelector("#faces tbody");
   tbody.replaceChildren(...s.faces.map(f => row(
     [f.track_id ?? "", f.age === undefined ? "" : f.age.toFixed(0), f.age_group ?? "", f.gender ?? ""],
-    f.gender)));
+    f.gender, [null, "age", "age", null])));
+  renderChecks(s.faces);
   const box = document.getElementById("windows");
   box.replaceChildren();
   for (const w of s.windows) {
@@ -108,6 +139,13 @@ function render(s) {
     }
     t.appendChild(row(["all", w.by_gender.female, w.by_gender.male, w.by_gender.undetermined]));
     box.appendChild(t);
+    const checks = w.by_gate || {};
+    if ((checks.adult || 0) + (checks.ask_id || 0) > 0) {
+      const c = el("div", "age checks: " + (checks.adult || 0) + " adult \u00b7 " + (checks.ask_id || 0) + " asked for ID");
+      c.className = "gate-counts";
+      c.dataset.seconds = w.seconds;
+      box.appendChild(c);
+    }
   }
 }
 async function poll() {

@@ -19,8 +19,9 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from edge.errors import AgeGenderError
-from edge.service.live_stats import RateMeter, TrackBook
 from edge.live.outputs import DisplaySink
+from edge.service.live_stats import RateMeter, TrackBook
+from edge.vision.draw import GATE_COLORS, GATE_TEXT
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ def window_mode_reliable() -> bool:
 
 
 def render_side_panel(stats: dict[str, Any], height: int, width: int = 360) -> np.ndarray:
-    """A BGR panel: FPS, people in view, faces now, visitors per age group and gender per window.
+    """A BGR panel: FPS, people in view, the age check's banners (with --age-gate: no age numbers then), faces
+    now, visitors per age group and gender per window.
 
     ``stats`` has the shape of ``/api/stats`` (keys ``fps``, ``present``, ``faces``, ``windows``)."""
     import cv2
@@ -73,10 +75,21 @@ def render_side_panel(stats: dict[str, Any], height: int, width: int = 360) -> n
 
     text(f"{stats.get('fps', 0.0):.1f} FPS   {stats.get('present', 0)} in view", size=0.8, bold=2)
     y += line_h // 3
-    text("FACES NOW", (170, 170, 170), 0.5)
     faces = stats.get("faces", [])
+    gated = [f for f in faces if "gate" in f]
+    for f in gated[:4]:   # the age check: a banner per person, the decision only, never an age
+        kind = f["gate"] if f.get("gate_final") else "pending"
+        top = y - line_h + 4
+        cv2.rectangle(panel, (10, top), (width - 10, top + int(line_h * 1.6)), GATE_COLORS[kind], -1)
+        y += int(line_h * 0.3)
+        text(GATE_TEXT[kind], (17, 17, 17) if kind == "ask_id" else (255, 255, 255), 0.9, 2, x=20)
+        y += int(line_h * 0.4)
+    text("FACES NOW", (170, 170, 170), 0.5)
     for f in faces[:8]:
-        if "age" in f:
+        if gated and "gate" in f:
+            text(f"#{f.get('track_id', '')}  {GATE_TEXT[f['gate'] if f.get('gate_final') else 'pending']}",
+                 (220, 220, 220))
+        elif "age" in f:
             text(f"#{f.get('track_id', '')}  {f['age']:.0f} y  {f['age_group']}  {f['gender']}",
                  GENDER_BGR.get(f["gender"], (220, 220, 220)))
         else:

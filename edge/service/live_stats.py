@@ -26,11 +26,13 @@ class TrackInfo:
     age_group: str
     gender: str
     frames: int = 1
+    gate: Optional[str] = None       # the age check's final decision ("adult" | "ask_id"), with --age-gate
+    gate_reason: str = ""
 
 
 @dataclass(frozen=True)
 class TrackEvent:
-    kind: str                # "appeared" | "left"
+    kind: str                # "appeared" | "left" | "age_check" (a person's final age-check decision)
     track: TrackInfo
     at: float                # wall clock
 
@@ -41,6 +43,11 @@ class TrackEvent:
         if self.kind == "left":
             d["dwell_s"] = round(max(t.last_seen - t.first_seen, 0.0), 2)
             d["frames"] = t.frames
+        if t.gate is not None:
+            d.update(gate=t.gate, gate_reason=t.gate_reason)
+            if self.kind == "age_check":     # the decision, not a number: no age in an age-check event
+                for key in ("age", "age_group"):
+                    d.pop(key)
         return d
 
 
@@ -51,10 +58,11 @@ class WindowCounts:
     by_age_group: dict[str, int]
     by_gender: dict[str, int]
     by_group_gender: dict[str, dict[str, int]]
+    by_gate: dict[str, int] = field(default_factory=dict)   # people decided "adult" / "ask_id" (with --age-gate)
 
     def to_json(self) -> dict[str, Any]:
         return {"seconds": self.seconds, "visitors": self.visitors, "by_age_group": self.by_age_group,
-                "by_gender": self.by_gender, "by_group_gender": self.by_group_gender}
+                "by_gender": self.by_gender, "by_group_gender": self.by_group_gender, "by_gate": self.by_gate}
 
 
 def count_tracks(tracks: Sequence[TrackInfo], seconds: float, age_groups: Sequence[str] = ()) -> WindowCounts:
@@ -62,12 +70,15 @@ def count_tracks(tracks: Sequence[TrackInfo], seconds: float, age_groups: Sequen
     by_group = {g: 0 for g in age_groups}
     by_gender = {"female": 0, "male": 0, "undetermined": 0}
     both: dict[str, dict[str, int]] = {}
+    gates = {"adult": 0, "ask_id": 0}
     for t in tracks:
+        if t.gate is not None:
+            gates[t.gate] = gates.get(t.gate, 0) + 1
         by_group[t.age_group] = by_group.get(t.age_group, 0) + 1
         by_gender[t.gender] = by_gender.get(t.gender, 0) + 1
         cell = both.setdefault(t.age_group, {})
         cell[t.gender] = cell.get(t.gender, 0) + 1
-    return WindowCounts(seconds, len(tracks), by_group, by_gender, both)
+    return WindowCounts(seconds, len(tracks), by_group, by_gender, both, gates)
 
 
 @dataclass
@@ -92,9 +103,11 @@ class TrackBook:
         with self._lock:
             for f in faces:
                 p = f.prediction
+                gate = getattr(f, "gate", None)
                 current.append({"track_id": f.track_id, "box": f.detection.xywh(),
                                 **({} if p is None else {"age": round(float(p.age), 1), "age_group": p.age_group,
-                                                         "gender": p.gender, "p_female": round(float(p.p_female), 3)})})
+                                                         "gender": p.gender, "p_female": round(float(p.p_female), 3)}),
+                                **({} if gate is None else gate.to_json())})
                 if f.track_id is None or p is None:
                     continue
                 tid = int(f.track_id)
@@ -109,6 +122,9 @@ class TrackBook:
                     info.frames += 1
                     self._tracks.move_to_end(tid)
                     self._present.setdefault(tid, info)
+                if gate is not None and gate.final and info.gate is None:
+                    info.gate, info.gate_reason = gate.gate, gate.reason
+                    events.append(TrackEvent("age_check", info, now))
             self._current = current
             events.extend(self._expire_locked(now))
         return events

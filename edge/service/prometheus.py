@@ -23,6 +23,8 @@ COUNTERS = (
     ("frame_errors", "Frames or outputs that failed and were skipped."),
     ("reconnects", "Times the camera was reopened after a failure."),
     ("stalls", "Times the camera delivered no frame for too long."),
+    ("age_checks_adult", "People the age check decided 'adult' (--age-gate)."),
+    ("age_checks_ask_id", "People the age check decided 'ask_id': refer to an ID check (--age-gate)."),
 )
 
 
@@ -100,6 +102,11 @@ def render(metrics: RunMetrics, fps: float, book: Optional[TrackBook] = None,
                     samples.append(("", {"window": window, "age_group": group, "gender": gender}, n))
         out += _family(p + "visitors", "gauge",
                        "Unique tracked people seen in the rolling window, by age group and gender.", samples)
+        gate_samples = [("", {"window": f"{int(seconds)}s", "decision": decision}, n)
+                        for seconds in book.windows for decision, n in book.counts(seconds).by_gate.items()]
+        if snap.get("age_checks_adult", 0) or snap.get("age_checks_ask_id", 0):
+            out += _family(p + "age_checks", "gauge",
+                           "People decided by the age check in the rolling window, by decision.", gate_samples)
         out += _family(p + "people_present", "gauge", "Tracks in view now (seen within the leave timeout).",
                        [("", {}, book.present())])
     return "\n".join(out) + "\n"

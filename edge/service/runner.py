@@ -58,7 +58,7 @@ def run_pipeline_command(args: RunSettings, build_analyzer: Callable[[], Any]) -
     band = analyzer.decode.gender_band
     cfg = PipelineConfig(max_frames=args.max_frames, duration=args.duration, with_race=args.race, gender_band=band,
                          tracker=TrackerConfig(smoothing=args.smoothing, skip_frames=args.skip_frames),
-                         blur_faces=args.blur_faces, detect_every=args.detect_every)
+                         blur_faces=args.blur_faces, detect_every=args.detect_every, gate=args.gate_settings())
     pipeline_ref: list = []
     sinks = []
     if args.json:

@@ -31,6 +31,14 @@ class RunSettings:
     skip_frames: int = 0
     detect_every: int = live_defaults.DETECT_EVERY
     blur_faces: bool = False
+    # the age check (edge/age_gate.py): 0 = off
+    age_gate: float = 0.0
+    legal_age: int = 18
+    gate_risk: Optional[float] = None
+    gate_looks: int = live_defaults.GATE_LOOKS
+    gate_min_face: float = live_defaults.GATE_MIN_FACE
+    gate_max_yaw: float = live_defaults.GATE_MAX_YAW
+    gate_min_sharpness: float = live_defaults.GATE_MIN_SHARPNESS
     # outputs
     json: Optional[str] = None          # "-": stdout
     display: str = "none"
@@ -58,3 +66,12 @@ class RunSettings:
         if "browser_flags" in values:
             values["browser_flags"] = list(values["browser_flags"])
         return cls(**values, app=app or AppConfig())
+
+    def gate_settings(self):
+        """The age check's settings (``edge.age_gate.GateSettings``), or None when ``age_gate`` is 0."""
+        if not self.age_gate:
+            return None
+        from edge.age_gate import GateSettings
+
+        return GateSettings(self.age_gate, self.legal_age, self.gate_risk, self.gate_looks, self.gate_min_face,
+                            self.gate_max_yaw, self.gate_min_sharpness)

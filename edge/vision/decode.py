@@ -18,6 +18,23 @@ class DecodeConfig:
     with_race: bool = False
 
 
+def correct_age_prior(outputs: dict[str, np.ndarray], contract: ModelContract) -> dict[str, np.ndarray]:
+    """The contract's inference-time prior correction: ``dist * prior**-tau``, renormalised, and the expected age
+    recomputed. A model learns the age mix of its training data; dividing part of it out reads the ends of the
+    scale (the old, most of all) less towards the middle. No-op without ``age_prior`` or without a distribution."""
+    block = contract.age_prior or {}
+    tau = float(block.get("tau", 0.0) or 0.0)
+    if tau <= 0 or "age_dist" not in outputs:
+        return outputs
+    prior = np.clip(np.asarray(block["prior"], np.float64), 1e-6, None)
+    dist = np.asarray(outputs["age_dist"], np.float64) * prior[None, :] ** -tau
+    dist /= dist.sum(axis=1, keepdims=True)
+    out = dict(outputs)
+    out["age_dist"] = dist.astype(np.float32)
+    out["age"] = (dist * np.arange(dist.shape[1])).sum(1, keepdims=True).astype(np.float32)
+    return out
+
+
 def age_interval(dist: np.ndarray, mass: float) -> tuple[float, float]:
     """Central interval holding ``mass`` of the age distribution. Bin ``a`` covers [a - 0.5, a + 0.5)
     and mass is spread evenly inside a bin."""

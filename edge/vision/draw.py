@@ -8,13 +8,22 @@ import numpy as np
 from edge.types import Face
 
 COLORS = {"female": (180, 105, 255), "male": (255, 160, 60), "undetermined": (200, 200, 200)}
+# the age check's colours (BGR): green "OK", amber "Please show ID", grey while a person is being decided
+GATE_COLORS = {"adult": (52, 123, 30), "ask_id": (23, 163, 232), "pending": (58, 58, 58)}
+GATE_TEXT = {"adult": "OK", "ask_id": "Please show ID", "pending": "Checking..."}
+
+
+def gate_kind(face: Face) -> str:
+    """"adult", "ask_id" or "pending" (not yet final) for a face with an age-check decision."""
+    return face.gate.gate if face.gate.final else "pending"
 
 
 def face_labels(face: Face, with_race: bool = False) -> list[str]:
     p = face.prediction
     if p is None:
         return []
-    lines = [f"{p.age:.0f} y ({p.age_group})"]
+    # with the age check on, the box shows the decision, not an age (the JSON still has both)
+    lines = [f"{p.age:.0f} y ({p.age_group})"] if face.gate is None else [GATE_TEXT[gate_kind(face)]]
     lines.append("undetermined" if p.gender == "undetermined" else f"{p.gender.capitalize()} {100 * p.gender_confidence:.0f}%")
     if with_race and p.race:
         best = max(p.race, key=p.race.get)
@@ -31,7 +40,7 @@ def draw_faces(image: np.ndarray, faces: Iterable[Face], with_race: bool = False
     for face in faces:
         x1, y1, x2, y2 = (int(round(v)) for v in face.detection.box)
         gender = face.prediction.gender if face.prediction else "undetermined"
-        color = COLORS.get(gender, COLORS["undetermined"])
+        color = COLORS.get(gender, COLORS["undetermined"]) if face.gate is None else GATE_COLORS[gate_kind(face)]
         cv2.rectangle(image, (x1, y1), (x2, y2), color, 2)
         lines = face_labels(face, with_race)
         if face.track_id is not None:

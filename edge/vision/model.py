@@ -10,7 +10,7 @@ import numpy as np
 from edge.vision import model_store
 from edge.vision.backends import Backend, BackendOptions, open_backend
 from edge.contract import ModelContract, contract_path_for, load_contract_beside
-from edge.vision.decode import DecodeConfig, decode
+from edge.vision.decode import DecodeConfig, correct_age_prior, decode
 from edge.errors import ContractError, ModelLoadError
 from edge.types import Prediction
 
@@ -105,6 +105,24 @@ def check_contract(contract: ModelContract, backend: Backend, path: Path) -> Non
             raise ContractError(f"{path}: race has {o.shape[-1]} classes, the contract names {len(contract.race_labels)}")
 
 
+_warned_saturation: set[str] = set()
+
+
+def warn_if_int8_saturates(contract: ModelContract, backend: str, path: Path) -> None:
+    """Once per file: an INT8 ONNX file built with 8-bit weights (reduce-range off) on an x86 CPU without VNNI,
+    where ONNX Runtime's kernels saturate and single faces move by years (models/EXPORTS.md)."""
+    from edge.vision.backends.cpu_features import int8_saturates
+
+    rr = contract.provenance.get("onnx_reduce_range")
+    if backend != "onnx" or contract.precision != "int8" or rr is None or str(path) in _warned_saturation:
+        return
+    if int8_saturates(bool(rr)):
+        _warned_saturation.add(str(path))
+        log.warning("%s: INT8 ONNX with 8-bit weights on an x86 CPU without VNNI: ONNX Runtime's kernels saturate "
+                    "here and single faces can move by years; use a file exported with --onnx-reduce-range on "
+                    "(the shipped one is), or the FP32 / TFLite files", path.name)
+
+
 class AgeGenderModel:
     """Loads a model file with its contract; ``predict`` takes aligned uint8 crops (N, S, S, 3)."""
 
@@ -113,6 +131,7 @@ class AgeGenderModel:
         self.backend = open_backend(self.path, backend, options)
         self.contract = load_contract(self.path, self.backend)
         check_contract(self.contract, self.backend, self.path)
+        warn_if_int8_saturates(self.contract, self.backend.name, self.path)
         self.max_batch = self.backend.max_batch
         log.info("model %s (%s, %s, %d px) on %s", self.path, self.contract.name, self.contract.precision,
                  self.contract.input_size, self.backend.name)
@@ -127,7 +146,8 @@ class AgeGenderModel:
             return {}
         step = self.max_batch or len(crops)
         parts = [self.backend.infer(crops[i:i + step]) for i in range(0, len(crops), step)]
-        return from_logits({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+        return correct_age_prior(from_logits({k: np.concatenate([p[k] for p in parts]) for k in parts[0]}),
+                                 self.contract)
 
     def predict(self, crops: np.ndarray, cfg: Optional[DecodeConfig] = None) -> list[Prediction]:
         if len(crops) == 0:

@@ -6,6 +6,10 @@
 #
 #   train/recipes/run.sh [NAME ...]      (default: every recipe below, in order)
 #
+# The series on the ends of the age scale (models/RECIPES.md, second table):
+#   RECIPE_SCORES=models/recipes_ends RECIPE_RUNS=~/.cache/agegender/runs/recipes_ends \
+#     train/recipes/run.sh baseline baseline_seed2 age_sigma young_weight threshold_loss finetune_all_128
+#
 # Runs live in $RECIPE_RUNS (default ~/.cache/agegender/runs/recipes) so a run that is cut off resumes.
 # Scores go to models/recipes/NAME/{utkface_val,fairface_val}/metrics.json.
 set -uo pipefail
@@ -27,6 +31,11 @@ declare -A RECIPE=(
   [ema]="--ema 0.999"
   [mixup]="--mixup 0.2"
   [baseline_seed2]="--seed 7"
+  # the ends of the age scale (#25): scored into models/recipes_ends (RECIPE_SCORES) against a fresh baseline
+  [age_sigma]="--age-sigma 1.0,0.08,18"
+  [young_weight]="--age-weight 5-25:2"
+  [threshold_loss]="--threshold-loss 1"
+  [finetune_all_128]="--freeze-until= --input-size 128"
 )
 ORDER=(baseline size112 balance_age balance_age_race7 freeze_block5 finetune_all mean_variance ema mixup size128)
 [ $# -gt 0 ] && ORDER=("$@")

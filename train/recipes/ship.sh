@@ -30,6 +30,14 @@ case "$which" in
     cp "$run/history.csv" "$R/history.csv"
     $AG -q export models/agegender.keras --formats tflite-int8,onnx-int8,onnx-fp32,tflite-fp16 --float-tail --calib "$UTK" \
       --out models --verify --verify-data "$UTK" > /dev/null
+    # the age check's calibration, fitted to each shipped file on val (docs/age-check.md)
+    for f in agegender.keras agegender_fp16.tflite agegender_int8.tflite agegender_int8.onnx agegender_fp32.onnx; do
+      $AG -q calibrate "models/$f" --data "$UTK" --data "$FF" > /dev/null
+    done
+    for f in agegender_fp16.tflite agegender_int8.tflite agegender_int8.onnx; do
+      $AG -q evaluate "models/$f" --data "$UTK" --split test --age-gate 25 --out "$R/age_check/${f}_utkface_test" > /dev/null
+      $AG -q evaluate "models/$f" --data "$FF" --split val --age-gate 25 --out "$R/age_check/${f}_fairface_val" > /dev/null
+    done
     $AG -q evaluate models/agegender.keras --data "$UTK" --split test --framing-check --models-dir "$DET" \
       --history "$run/history.csv" --out "$R/utkface_test" > "$R/utkface_test.json"
     $AG -q evaluate models/agegender.keras --data "$FF" --split val --out "$R/fairface_val" > "$R/fairface_val.json"
@@ -43,6 +51,14 @@ case "$which" in
     cp "$run/history.csv" "$R/open_history.csv"
     $AG -q export "$run/best.keras" --formats tflite-int8,onnx-int8 --name agegender_open --float-tail --calib "$FF" \
       --out models --verify --verify-data "$UTK" --verify-report models/EXPORTS_OPEN.md > /dev/null
+    # calibrated on FairFace val only: the open model stays free of UTKFace's licence
+    for f in agegender_open_int8.tflite agegender_open_int8.onnx; do
+      $AG -q calibrate "models/$f" --data "$FF" > /dev/null
+    done
+    $AG -q evaluate models/agegender_open_int8.tflite --data "$UTK" --split test --age-gate 25 \
+      --out "$R/age_check/agegender_open_int8.tflite_utkface_test" > /dev/null
+    $AG -q evaluate models/agegender_open_int8.tflite --data "$FF" --split val --age-gate 25 \
+      --out "$R/age_check/agegender_open_int8.tflite_fairface_val" > /dev/null
     $AG -q evaluate "$run/best.keras" --data "$UTK" --split test --out "$R/open_utkface_test" > "$R/open_utkface_test.json"
     $AG -q evaluate "$run/best.keras" --data "$FF" --split val --history "$run/history.csv" \
       --out "$R/open_fairface_val" > "$R/open_fairface_val.json"
