@@ -4,7 +4,8 @@
 #
 #   tests/arm64/lane.sh [SUITE ...]          (default: bookworm trixie)
 #
-# bookworm is Raspberry Pi OS's base (Python 3.11), trixie the next Debian (Python 3.13). In each:
+# bookworm is Raspberry Pi OS's base (Python 3.11), trixie the next Debian (Python 3.13); the CPU is a Cortex-A72
+# (QEMU_CPU), a Raspberry Pi 4's. In each:
 #   - the device install: pip install ".[tflite]" (no TensorFlow);
 #   - agegender run demo --max-frames 60;
 #   - agegender predict --crops --json on ~100 faces with the FP16 and the INT8 file, compared with the same
@@ -60,9 +61,15 @@ WORK=$(mktemp -d)
 MOUNTED=()
 cleanup() {
   for ((i=${#MOUNTED[@]}-1; i>=0; i--)); do umount -l "${MOUNTED[$i]}" 2>/dev/null || true; done
-  rm -rf "$WORK"
+  # never delete through a mount that is still attached (the chroots bind the host's /dev, /proc and /sys)
+  if grep -q " $WORK/" /proc/mounts; then echo "arm64 lane: mounts left under $WORK; not deleting it" >&2
+  else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
+
+for i in 0 1 2 3; do   # four Cortex-A72 cores, as on a Raspberry Pi 4
+  printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n' $i
+done > "$WORK/cpuinfo"
 
 # ~100 faces for predict: UTKFace test chips where ../shared is there, else crops of the demo portrait
 "$HOST_PY" tests/arm64/faces.py "$WORK/faces" >/dev/null
@@ -93,6 +100,10 @@ rootfs() {  # $1 suite -> a fresh root filesystem in $WORK/$1, from the cached t
     mount --rbind "/$m" "$dir/$m" 2>/dev/null || mount -t "$m" "$m" "$dir/$m"
     MOUNTED+=("$dir/$m")
   done
+  # QEMU 7.2's user mode shows the host's x86 /proc/cpuinfo, on which LiteRT's CPU detection (cpuinfo) crashes:
+  # give the chroot a Raspberry Pi 4's (Cortex-A72), the CPU QEMU emulates here (QEMU_CPU below)
+  mount --bind "$WORK/cpuinfo" "$dir/proc/cpuinfo"
+  MOUNTED+=("$dir/proc/cpuinfo")
   mkdir -p "$dir/root/.cache/pip"
   mount --bind "$CACHE/pip" "$dir/root/.cache/pip"
   MOUNTED+=("$dir/root/.cache/pip")
@@ -111,12 +122,12 @@ for suite in "${SUITES[@]}"; do
   git ls-files -z | tar --null -T - -cf - | tar -C "$dir/src" -xf -
   cp -r "$WORK/faces/." "$dir/faces/"
   in_chroot() {
-    chroot "$dir" /usr/bin/env -i HOME=/root PATH=/opt/venv/bin:/usr/bin:/bin LANG=C.UTF-8 \
+    chroot "$dir" /usr/bin/env -i HOME=/root PATH=/opt/venv/bin:/usr/bin:/bin LANG=C.UTF-8 QEMU_CPU=cortex-a72 \
       PIP_CERT=/etc/ssl/certs/host-ca-bundle.crt PIP_DEFAULT_TIMEOUT=180 "$@"
   }
   py=$(in_chroot python3 -c 'import platform, sys; print(platform.machine(), sys.version.split()[0])')
   say "$suite: $py"
-  if ! in_chroot sh -c 'python3 -m venv /opt/venv && cd /src && pip install -q --disable-pip-version-check ".[tflite]"'; then
+  if ! in_chroot sh -c 'python3 -m venv /opt/venv && cd /src && pip install -q --disable-pip-version-check --use-pep517 ".[tflite]"'; then
     failed+=("$suite: install"); continue
   fi
   in_chroot python3 -c 'import importlib.util as u; assert u.find_spec("tensorflow") is None, "TensorFlow in a device install"' \
@@ -132,7 +143,7 @@ for suite in "${SUITES[@]}"; do
     "$HOST_PY" tests/arm64/compare.py "$WORK/x86-$model.jsonl" "$WORK/arm-$model.jsonl" --bound "$bound" \
       --label "$suite $model" || { failed+=("$suite: $model disagrees with x86"); ok=0; }
   done
-  in_chroot sh -c 'cd /src && agegender -q bench latency --quick --threads 1 --batches 1 --out /tmp/bench' >/dev/null 2>&1 \
+  in_chroot sh -c 'cd /src && agegender -q bench latency --quick --models models/agegender_int8.tflite --threads 1 --batches 1 --out /tmp/bench' >/dev/null 2>&1 \
     || { failed+=("$suite: bench latency"); ok=0; }
   [ $ok = 1 ] && say "$suite: passed ($n_faces faces, $(( $(date +%s) - t0 )) s; emulated: no timings reported)"
 done
