@@ -45,6 +45,21 @@ def test_side_panel_shows_the_stats():
     assert compose(frame, panel).shape == (480, 1000, 3)
 
 
+def test_window_panel_leads_with_an_age_check_banner_per_person_and_no_age_number():
+    gated = dict(STATS, faces=[{**STATS["faces"][0], "gate": "adult", "gate_final": True},
+                               {**STATS["faces"][1], "gate": "ask_id", "gate_final": True},
+                               {"track_id": 5, "age": 20.0, "age_group": "15-20", "gender": "male", "gate": "ask_id",
+                                "gate_final": False}])
+    panel = render_side_panel(gated, 600, 360)
+    green = np.all(panel.astype(int) == (52, 123, 30), axis=2).sum()
+    amber = np.all(panel.astype(int) == (23, 163, 232), axis=2).sum()
+    grey = np.all(panel.astype(int) == (58, 58, 58), axis=2).sum()
+    assert green > 2000 and amber > 2000 and grey > 2000       # OK, Please show ID, Checking...
+    assert np.where((panel[:, :, 1] == 123) & (panel[:, :, 0] == 52))[0].min() < 120   # banners come first
+    plain = render_side_panel(STATS, 600, 360)
+    assert np.all(plain.astype(int) == (52, 123, 30), axis=2).sum() == 0
+
+
 def test_browser_command_is_a_kiosk_app_window():
     cmd = browser_command("/usr/bin/chromium", "http://127.0.0.1:8080/?kiosk=1", "/tmp/p")
     assert cmd[0] == "/usr/bin/chromium" and "--kiosk" in cmd and cmd[-1] == "--app=http://127.0.0.1:8080/?kiosk=1"
