@@ -32,6 +32,18 @@ def portable_arg(arg: str, root: Path = REPO_ROOT) -> str:
     return f"{prefix}={rel}" if prefix else rel
 
 
+def portable_paths(obj):
+    """``obj`` (a report) with every absolute path string written as :func:`portable_arg` writes it."""
+    if isinstance(obj, dict):
+        return {k: portable_paths(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [portable_paths(v) for v in obj]
+    if isinstance(obj, str) and obj.startswith("/") and os.path.isabs(obj.split(",")[0]):
+        head, sep, tail = obj.partition(",")      # DIR,SPLIT
+        return portable_arg(head) + sep + tail
+    return obj
+
+
 def command_line(argv: Optional[list[str]] = None) -> str:
     """The command that is running, for a report's "Reproduce" line, with paths relative to the repository."""
     args = sys.argv[1:] if argv is None else argv
@@ -41,7 +53,7 @@ def command_line(argv: Optional[list[str]] = None) -> str:
 def write_report(out: Path, name: str, report: dict, markdown: str) -> None:
     """``name.json`` (as measured) and ``name.md`` in ``out``; the Markdown is printed too."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (out / f"{name}.json").write_text(json.dumps(portable_paths(report), indent=2, default=str) + "\n")
     (out / f"{name}.md").write_text(markdown)
     print(markdown)
     log.info("wrote %s and %s", out / f"{name}.json", out / f"{name}.md")

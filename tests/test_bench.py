@@ -119,3 +119,17 @@ def test_reproduce_lines_name_paths_relative_to_the_repository():
                          str(Path.home() / ".cache" / "agegender" / "m.tflite")])
     assert "--data ../shared/datasets/utkface,test" in line and "--out=benchmarks" in line
     assert "~/.cache/agegender/m.tflite" in line and str(REPO_ROOT) not in line
+
+
+def test_report_json_writes_paths_relative_to_the_repository(tmp_path):
+    import json
+    from pathlib import Path
+
+    from benchmarks.report import REPO_ROOT, write_report
+
+    shared = str(REPO_ROOT.parent / "shared" / "datasets" / "utkface")
+    write_report(tmp_path, "r", {"settings": {"data": [shared + ",test"], "model": str(REPO_ROOT / "models" / "m.tflite"),
+                                              "cache": str(Path.home() / ".cache" / "x"), "n": 3}}, "md")
+    text = (tmp_path / "r.json").read_text()
+    assert str(REPO_ROOT) not in text and json.loads(text)["settings"] == {
+        "data": ["../shared/datasets/utkface,test"], "model": "models/m.tflite", "cache": "~/.cache/x", "n": 3}

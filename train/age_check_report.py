@@ -3,15 +3,8 @@ trade-off curve and the reliability of P(minor), and the quality study (Markdown
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
-
-def _rate(r: Optional[dict]) -> str:
-    if not r or r.get("rate") is None:
-        return "–"
-    interval = f" [{100 * r['lo']:.1f}–{100 * r['hi']:.1f}]" if r.get("lo") is not None else ""
-    small = " ⚠" if r["n"] < 30 else ""
-    return f"{100 * r['rate']:.1f}%{interval} (n {r['n']}{small})"
+from train.age_verification import rate_text
 
 
 def challenge_markdown(av: dict) -> list[str]:
@@ -24,14 +17,14 @@ def challenge_markdown(av: dict) -> list[str]:
         ts = list(ex["minors_passed"])
         lines += ["| measure | " + " | ".join(f"T = {t}" for t in ts) + " |", "|---|" + "---|" * len(ts)]
         lines.append("| 13–17 estimated ≥ T (false positive) | "
-                     + " | ".join(_rate(ex["minors_passed"][t]) for t in ts) + " |")
+                     + " | ".join(rate_text(ex["minors_passed"][t]) for t in ts) + " |")
         lines.append("| adults ≥ T estimated under T (referred) | "
-                     + " | ".join(_rate(ex["adults_referred"][t]) for t in ts) + " |")
+                     + " | ".join(rate_text(ex["adults_referred"][t]) for t in ts) + " |")
         lines.append(f"| {ex['legal_age']}–20 estimated ≥ T | "
-                     + " | ".join(_rate(ex["young_adults_passed"][t]) for t in ts) + " |")
-        lines += ["", f"Children 3–12 estimated ≥ {ex['legal_age']}: {_rate(ex['children_read_adult'])}."]
+                     + " | ".join(rate_text(ex["young_adults_passed"][t]) for t in ts) + " |")
+        lines += ["", f"Children 3–12 estimated ≥ {ex['legal_age']}: {rate_text(ex['children_read_adult'])}."]
         if "confident_minors_missed" in ex:
-            lines.append(f"13–17s given P(age < {ex['legal_age']}) under 2%: {_rate(ex['confident_minors_missed'])}.")
+            lines.append(f"13–17s given P(age < {ex['legal_age']}) under 2%: {rate_text(ex['confident_minors_missed'])}.")
         se = ex.get("signed_error", {})
         if se:
             lines.append("Mean signed error (estimate − true): " + ", ".join(
@@ -42,14 +35,14 @@ def challenge_markdown(av: dict) -> list[str]:
                       "|---|---|" + "---|" * len(ts)]
             for name, g in groups.items():
                 lines.append(f"| {name} | {g['n']}{' ⚠' if g['small'] else ''} | "
-                             + " | ".join(_rate(g[t]) for t in ts) + " |")
+                             + " | ".join(rate_text(g[t]) for t in ts) + " |")
         lines.append("")
     bins = av.get("bins")
     if bins:
         lines += ["| age bins | " + " | ".join(f"≥ {t}" for t in bins["bin_10_19_passed"]) + " |",
                   "|---|" + "---|" * len(bins["bin_10_19_passed"]),
-                  "| 10–19 bin estimated | " + " | ".join(_rate(r) for r in bins["bin_10_19_passed"].values()) + " |",
-                  "", f"3–9 bin estimated ≥ 18: {_rate(bins['bin_3_9_read_adult'])}.", ""]
+                  "| 10–19 bin estimated | " + " | ".join(rate_text(r) for r in bins["bin_10_19_passed"].values()) + " |",
+                  "", f"3–9 bin estimated ≥ 18: {rate_text(bins['bin_3_9_read_adult'])}.", ""]
     return lines
 
 
@@ -64,19 +57,19 @@ def gate_markdown(g: dict, plots: list[str]) -> list[str]:
     ex = g.get("exact")
     if ex:
         lines += ["| measure | rate |", "|---|---|",
-                  f"| 13–17 judged adult | {_rate(ex['minors_passed'])} |",
-                  f"| children 3–12 judged adult | {_rate(ex['children_passed'])} |",
-                  f"| adults ≥ {s['challenge_age']:g} asked for ID | {_rate(ex['adults_referred'])} |",
-                  f"| adults ≥ 25 asked for ID | {_rate(ex['adults_25_referred'])} |"]
+                  f"| 13–17 judged adult | {rate_text(ex['minors_passed'])} |",
+                  f"| children 3–12 judged adult | {rate_text(ex['children_passed'])} |",
+                  f"| adults ≥ {s['challenge_age']:g} asked for ID | {rate_text(ex['adults_referred'])} |",
+                  f"| adults ≥ 25 asked for ID | {rate_text(ex['adults_25_referred'])} |"]
         if "bin_10_19_passed" in g:
-            lines.append(f"| FairFace 10–19 bin judged adult | {_rate(g['bin_10_19_passed'])} |")
+            lines.append(f"| FairFace 10–19 bin judged adult | {rate_text(g['bin_10_19_passed'])} |")
         lines.append("")
         if ex.get("groups"):
             lines += ["| 13–17 judged adult, by group | rate |", "|---|---|"]
-            lines += [f"| {name} | {_rate(r)} |" for name, r in ex["groups"].items()]
+            lines += [f"| {name} | {rate_text(r)} |" for name, r in ex["groups"].items()]
             lines.append("")
     elif "bin_10_19_passed" in g:
-        lines += [f"FairFace 10–19 bin judged adult: {_rate(g['bin_10_19_passed'])}.", ""]
+        lines += [f"FairFace 10–19 bin judged adult: {rate_text(g['bin_10_19_passed'])}.", ""]
     if "reliability" in g:
         lines += [f"Reliability of P(minor): ECE {g['reliability']['ece']:.3f}.", ""]
     return lines + [f"![{p}]({p})" for p in plots] + ([""] if plots else [])

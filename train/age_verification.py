@@ -29,11 +29,14 @@ class Rate:
     def as_dict(self) -> dict:
         return asdict(self)
 
-    def text(self) -> str:
-        if self.rate is None:
-            return "– (n = 0)"
-        interval = f" [{100 * self.lo:.1f}–{100 * self.hi:.1f}]" if self.lo is not None else ""
-        return f"{100 * self.rate:.1f}%{interval} (n = {self.n})"
+
+def rate_text(r: Optional[dict], with_n: bool = True) -> str:
+    """A :class:`Rate` (as a dict) for a table: ``10.1% [3.8–16.5] (n 79)``; ⚠ marks n under 30."""
+    if not r or r.get("rate") is None:
+        return "–"
+    interval = f" [{100 * r['lo']:.1f}–{100 * r['hi']:.1f}]" if r.get("lo") is not None else ""
+    count = f" (n {r['n']}{' ⚠' if r['n'] < SMALL_GROUP else ''})" if with_n else ""
+    return f"{100 * r['rate']:.1f}%{interval}{count}"
 
 
 def share(hits: np.ndarray, seed: int = 0, samples: int = BOOTSTRAP_SAMPLES) -> Rate:

@@ -44,10 +44,9 @@ def _r(metrics: dict, *keys: str) -> str:
     d = metrics
     for k in keys:
         d = d.get(k) if isinstance(d, dict) else None
-    if not isinstance(d, dict) or d.get("rate") is None:
-        return "–"
-    interval = f" [{100 * d['lo']:.1f}–{100 * d['hi']:.1f}]" if d.get("lo") is not None else ""
-    return f"{100 * d['rate']:.1f}%{interval}"
+    from train.age_verification import rate_text
+
+    return rate_text(d if isinstance(d, dict) else None, with_n=False)
 
 
 def age_check_table(rows: list[CrossRow]) -> str:

@@ -22,6 +22,7 @@ from edge.live.defaults import DETECT_EVERY
 from edge.live.metrics import RunMetrics
 from edge.live.sources import ReconnectingSource, Source, SourceEnded
 from edge.live.tracking import Tracker, TrackerConfig, apply_gender_band
+from edge.age_gate import AgeGate, LookQuality, TrackGates, sharpness, yaw_proxy
 from edge.types import Face, Frame
 
 log = logging.getLogger(__name__)
@@ -130,8 +131,6 @@ class Pipeline:
         self.end_reason = ""
         self.gates = None
         if self.config.gate is not None:
-            from edge.age_gate import AgeGate, TrackGates
-
             model = analyzer.model
             self.gates = TrackGates(AgeGate(self.config.gate, model.contract, str(getattr(model, "path", "model"))))
 
@@ -258,8 +257,6 @@ class Pipeline:
 
     def _gate(self, track_id: int, det, look, image: np.ndarray):
         """The track's age-check decision; a newly classified frame (``look``, unsmoothed) adds evidence."""
-        from edge.age_gate import LookQuality, sharpness, yaw_proxy
-
         if look is None:
             current = self.gates.current(track_id)
             if current is not None:

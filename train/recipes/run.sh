@@ -54,7 +54,9 @@ for name in "${ORDER[@]}"; do
     $AG -q train "${BASE[@]}" ${RECIPE[$name]} --out "$out" || { failed+=("$name"); continue; }
   fi
   mkdir -p "$scores"
-  cp "$out/history.csv" "$out/config.json" "$scores/"
+  cp "$out/history.csv" "$scores/"
+  # the run's settings with this machine's paths written portably (../shared/..., ~/...)
+  sed -e "s#$(cd "$SHARED" && pwd)/#../shared/#g" -e "s#\"$HOME/#\"~/#g" "$out/config.json" > "$scores/config.json"
   $AG -q evaluate "$out/best.keras" --data "$UTK" --split val --out "$scores/utkface_val" > /dev/null &&
     $AG -q evaluate "$out/best.keras" --data "$FF" --split val --out "$scores/fairface_val" > /dev/null ||
     { failed+=("$name"); continue; }
