@@ -186,6 +186,54 @@ def test_calibrate_writes_the_gate_and_the_prior_into_the_files_contract(tiny_ex
     assert all('"gate"' in line for line in gated.stdout.splitlines())
 
 
+def test_calibrate_chooses_the_prior_tau_on_val_and_writes_its_table(tiny_exports, synthetic_utk, tmp_path):
+    import shutil
+
+    from edge.contract import load_contract_beside
+    from train.prior_choice import TAUS
+
+    src = tiny_exports["tflite-fp16"].path
+    model = tmp_path / src.name
+    shutil.copy(src, model)
+    shutil.copy(src.with_name(src.name + ".json"), model.with_name(model.name + ".json"))
+    report = tmp_path / "tau.md"
+    r = run_cli("calibrate", str(model), "--data", str(synthetic_utk), "--prior-tau", "auto",
+                "--prior-report", str(report))
+    assert r.returncode == 0, r.stderr
+    contract = load_contract_beside(model)
+    tau = json.loads(r.stdout)["age_prior_tau"]
+    assert tau in TAUS and contract.age_prior.get("tau", 0.0) == tau
+    if tau > 0:
+        assert contract.age_prior["chosen_on"].endswith("val")
+    text = report.read_text()
+    assert all(f"`tau_{t:.2f}`" in text for t in TAUS) and f"Chosen: **tau {tau:.2f}**" in text
+    bad = run_cli("calibrate", str(model), "--data", str(synthetic_utk), "--prior-tau", "strong")
+    assert bad.returncode != 0 and "--prior-tau strong" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _tau_row(tau, mae, old_end):
+    from train.prior_choice import TauRow
+
+    return TauRow(tau, {"age": {"mae": mae},
+                        "age_verification": {"exact": {"signed_error": {"60+": {"mean": old_end, "n": 200}}}}})
+
+
+def test_choose_tau_takes_the_old_end_closest_to_zero_within_the_mae_budget():
+    from train.prior_choice import choose_tau, tau_table
+
+    rows = [_tau_row(0.0, 4.40, -4.0), _tau_row(0.1, 4.42, -2.5), _tau_row(0.2, 4.44, -1.0),
+            _tau_row(0.25, 4.50, -0.2)]
+    assert choose_tau(rows, 0.05).tau == 0.2          # 0.25 is closer to zero but costs 0.10 y of MAE
+    assert choose_tau(rows, 0.2).tau == 0.25
+    assert choose_tau(rows, 0.0).tau == 0.0
+    overshoot = [_tau_row(0.0, 4.40, -1.0), _tau_row(0.1, 4.41, +1.0)]
+    assert choose_tau(overshoot, 0.05).tau == 0.0     # a tie goes to the smaller tau
+    assert choose_tau([_tau_row(0.0, None, None), _tau_row(0.1, None, None)]).tau == 0.0
+    table = tau_table(rows, rows[2], 0.05)
+    assert "| `tau_0.20` | tau 0.20 (**chosen**) |" in table and "samples/s" not in table
+    assert "-1.00 (+3.00)" in table and "Chosen: **tau 0.20**" in table
+
+
 def test_recipe_table_ends_series_and_age_check_cross_report(tmp_path):
     from train.cross_report import CrossRow, age_check_table
     from train.recipe_table import SERIES, RecipeRun, markdown_table

@@ -89,9 +89,11 @@ def test_shipped_int8_onnx_is_built_with_reduce_range():
 
 
 # What separates an INT8 ONNX file that saturates from one that does not, on 600 UTKFace test faces (docs/export.md):
-# the 7-bit file gives |Δage| p95 1.7 / max 7.4 y and 0.5% gender flips on x86 with and without VNNI; the 8-bit
-# file on x86 without VNNI p95 4.3 / max 17.1 y and 2.3% flips.
-NO_SATURATION = AgreementBound(age_p95=2.5, age_max=10.0, gender_flips=0.015)
+# the 0.2 7-bit file gives |Δage| p95 1.7 / max 7.4 y and 0.5% gender flips on x86 with and without VNNI; the 8-bit
+# file on x86 without VNNI p95 4.3 / max 17.1 y and 2.3% flips. The 0.3 7-bit file, on the test's 100 faces with
+# VNNI: p95 2.37 / max 6.8 y and 2 flips (2.0%; 1.09% on all 2,304 test faces). On 100 faces one flip is 1 pp, so
+# flips cannot separate the two files here: p95 and max do, and the flip bound only catches a broken gender output.
+NO_SATURATION = AgreementBound(age_p95=3.0, age_max=12.0, gender_flips=0.05)
 
 
 def test_shipped_int8_onnx_agrees_with_float_face_by_face_on_this_cpu(tmp_path):

@@ -190,16 +190,21 @@ def _delta(value: Optional[float], base: Optional[float], col: Column) -> str:
     return f" ({'**' + text + '**' if good else text})"
 
 
-def markdown_table(runs: list[RecipeRun], series: Optional[Series] = None) -> str:
+def markdown_table(runs: list[RecipeRun], series: Optional[Series] = None, base_name: str = BASELINE,
+                   training_columns: bool = True) -> str:
+    """One row per run, each metric with its delta against the ``base_name`` row; ``training_columns`` adds the
+    run's samples, training speed and cost per face (rows that are not training runs leave them out)."""
     series = series or SERIES["main"]
     recipes, columns = series.recipes, series.columns
-    base = next((r for r in runs if r.name == BASELINE), None)
-    head = ["recipe", "change", "samples", "train samples/s", "ms/face"] + [c.title for c in columns]
+    base = next((r for r in runs if r.name == base_name), None)
+    head = ["recipe", "change"] + (["samples", "train samples/s", "ms/face"] if training_columns else [])
+    head += [c.title for c in columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in runs:
-        cells = [f"`{r.name}`", recipes.get(r.name, ""), _format(r.samples, "int"),
-                 "–" if r.samples_per_s is None else f"{r.samples_per_s:.0f}",
-                 "–" if r.ms_per_face is None else f"{r.ms_per_face:.2f}"]
+        cells = [f"`{r.name}`", recipes.get(r.name, "")]
+        if training_columns:
+            cells += [_format(r.samples, "int"), "–" if r.samples_per_s is None else f"{r.samples_per_s:.0f}",
+                      "–" if r.ms_per_face is None else f"{r.ms_per_face:.2f}"]
         for col in columns:
             value = col.get(r)
             fmt = "signed" if col.better == 0 else col.fmt

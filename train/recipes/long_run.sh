@@ -5,7 +5,7 @@
 #                                                           of 1,000 steps x 64 = 1,024,000 samples
 #   train/recipes/long_run.sh open [EXTRA TRAIN FLAGS]      FairFace only (CC BY 4.0), the same budget
 #
-# EXTRA TRAIN FLAGS: the recipe rows models/RECIPES.md keeps (e.g. --input-size 112 --ema 0.999).
+# EXTRA TRAIN FLAGS: the recipe rows models/RECIPES.md keeps; models 0.3 (default): --input-size 112 --age-weight 5-25:2.
 # Runs live in $LONG_RUNS (default ~/.cache/agegender/runs/long); `agegender train --resume` continues one.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
