@@ -41,7 +41,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from edge.contract import contract_path_for
     from edge.vision.decode import correct_age_prior
     from train.evaluate import load_model_for_eval
-    from train.prior_choice import Scored, choose_tau, score_taus, tau_table, with_prior
+    from train.prior_choice import Scored, choose_tau, prior_block, score_taus, tau_table
     from train.sources import read_source
 
     path = Path(args.model)
@@ -77,7 +77,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
                     "--prior-report FILE` (docs/training.md).\n\n")
             Path(args.prior_report).write_text(head + tau_table(rows, chosen, args.prior_max_mae_cost) + "\n",
                                                encoding="utf-8")
-    contract.age_prior = with_prior(contract, tau, prior, block).age_prior
+    contract.age_prior = prior_block(tau, prior, block)
     outs = [correct_age_prior(s.outputs, contract) for s in scored]
     fit = fit_gate(np.concatenate([o["age_dist"] for o in outs]),
                    np.concatenate([o["age"].reshape(-1) for o in outs]),

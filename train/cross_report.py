@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.errors import AgeGenderError
+from train.age_verification import rate_text
 
 UTK_COLUMNS = (("age_mae", "UTK MAE", "num"), ("cs5", "UTK CS@5", "pct"), ("gender_acc", "UTK gender", "pct"),
                ("race_acc", "UTK race", "pct"))
@@ -44,8 +45,6 @@ def _r(metrics: dict, *keys: str) -> str:
     d = metrics
     for k in keys:
         d = d.get(k) if isinstance(d, dict) else None
-    from train.age_verification import rate_text
-
     return rate_text(d if isinstance(d, dict) else None, with_n=False)
 
 

@@ -9,6 +9,7 @@ smaller tau. Without exact-age faces there is no 60+ column, and tau stays 0.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 TAUS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25)
 MAX_MAE_COST = 0.05
 MARKS = ("<!-- prior-tau -->", "<!-- /prior-tau -->")
+COLUMNS = {c.title: c for c in ENDS_COLUMNS}
 
 
 @dataclass
@@ -51,20 +53,20 @@ class TauRow:
         return RecipeRun(self.name, self.utk, self.ff)
 
     def mae(self) -> Optional[float]:
-        return self.utk.get("age", {}).get("mae")
+        return COLUMNS["UTK MAE"].get(self.as_run())
 
     def old_end(self) -> Optional[float]:
-        cell = self.utk.get("age_verification", {}).get("exact", {}).get("signed_error", {}).get("60+")
-        return None if cell is None else cell.get("mean")
+        return COLUMNS["UTK 60+ signed error"].get(self.as_run())
 
 
-def with_prior(contract: ModelContract, tau: float, prior: Sequence[float], block: dict) -> ModelContract:
-    """A copy of ``contract`` whose age_prior block is ``block`` at strength ``tau`` (empty at tau 0)."""
-    import copy
+def prior_block(tau: float, prior: Sequence[float], extra: dict) -> dict:
+    """The contract's ``age_prior`` block at strength ``tau`` (empty at tau 0: the correction off)."""
+    return {**extra, "tau": tau, "prior": list(prior)} if tau > 0 else {}
 
-    c = copy.copy(contract)
-    c.age_prior = {**block, "tau": tau, "prior": list(prior)} if tau > 0 else {}
-    return c
+
+def with_prior(contract: ModelContract, tau: float, prior: Sequence[float], extra: dict) -> ModelContract:
+    """A copy of ``contract`` carrying :func:`prior_block`."""
+    return dataclasses.replace(contract, age_prior=prior_block(tau, prior, extra))
 
 
 def score_taus(scored: Sequence[Scored], contract: ModelContract, prior: Sequence[float], block: dict,
