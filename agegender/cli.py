@@ -415,10 +415,14 @@ def _add_evaluate_parser(sub) -> None:
     p.add_argument("--legal-age", type=int, default=18)
     p.add_argument("--prior-tau", default="0", metavar="TAU",
                    help="also store the training-prior correction dist * prior**-TAU (prior from the --data train "
-                        "splits at --source-mix); 0 removes it; auto chooses TAU on the split (0 to 0.25: the 60+ "
-                        "signed error closest to zero within --prior-max-mae-cost of tau 0's MAE)")
+                        "splits at --source-mix); 0 removes it; auto chooses TAU on the split (0 to 0.5: the 60+ "
+                        "signed error closest to zero within --prior-max-mae-cost of tau 0's MAE; with FairFace "
+                        "alone, its 60+ bins read above as often as below within --prior-max-bin-cost)")
     p.add_argument("--prior-max-mae-cost", type=float, default=0.05, metavar="YEARS",
                    help="with --prior-tau auto: how much UTKFace MAE the correction may cost (default 0.05 y)")
+    p.add_argument("--prior-max-bin-cost", type=float, default=0.5, metavar="PP",
+                   help="with --prior-tau auto on age bins alone: how much FairFace age-bin accuracy the correction "
+                        "may cost (default 0.5 pp)")
     p.add_argument("--prior-report", default=None, metavar="FILE",
                    help="with --prior-tau auto: write the table of every tau tried (Markdown)")
     p.add_argument("--source-mix", default="", help="the training run's source mix, e.g. 1,1 (default: by size)")

@@ -28,11 +28,11 @@ def _sizes(text: str) -> list[tuple[int, int]]:
         raise AgeGenderError(f"--sizes: expected WxH[,WxH...], got {text!r}") from None
 
 
-# What `bench latency` and `bench accuracy` measure when no model is named: the shipped INT8 files
-# (the default model's latency stands for the open one's: same network, same size).
+# What `bench latency` and `bench accuracy` measure when no model is named: the shipped device files (INT8, and the
+# open model's float ONNX file); the default model's latency stands for the open one's: same network, same size.
 SHIPPED_FOR = {"latency": ("agegender_int8.tflite", "agegender_int8.onnx"),
                "accuracy": ("agegender_int8.tflite", "agegender_int8.onnx",
-                            "agegender_open_int8.tflite", "agegender_open_int8.onnx")}
+                            "agegender_open_int8.tflite", "agegender_open_fp32.onnx")}
 
 
 def shipped_models(what: str, models_dirs: tuple[str, ...] = ()) -> list[str]:

@@ -234,6 +234,34 @@ def test_choose_tau_takes_the_old_end_closest_to_zero_within_the_mae_budget():
     assert "-1.00 (+3.00)" in table and "Chosen: **tau 0.20**" in table
 
 
+def _bin_row(tau, bin_acc, old_below, old_above=0.0):
+    from train.prior_choice import TauRow
+
+    cells = {"60-69": {"all": {"n": 120, "above": old_above, "below": old_below}},
+             "70+": {"all": {"n": 40, "above": 0.0, "below": old_below}}}
+    return TauRow(tau, ff={"age_bins": {"bin_accuracy": bin_acc, "direction_by_bin_race": {"cells": cells}}})
+
+
+def test_choose_tau_on_age_bins_alone_balances_the_old_bins_within_the_accuracy_budget():
+    """The FairFace-only model is never scored on UTKFace: tau is chosen on FairFace's 60-69 and 70+ bins."""
+    from train.prior_choice import choose_tau, old_bins_balance, tau_table
+
+    rows = [_bin_row(0.0, 0.560, 0.55), _bin_row(0.1, 0.559, 0.40), _bin_row(0.2, 0.557, 0.20),
+            _bin_row(0.3, 0.548, 0.02)]
+    assert old_bins_balance(rows[1].ff) == pytest.approx(-40.0)
+    assert old_bins_balance(_bin_row(0.0, 0.5, 0.10, 0.30).ff) == pytest.approx((120 * 20 - 40 * 10) / 160)
+    assert choose_tau(rows, max_bin_cost=0.005).tau == 0.2   # 0.3 balances best but costs 1.2 pp of bin accuracy
+    assert choose_tau(rows, max_bin_cost=0.02).tau == 0.3
+    assert choose_tau(rows, max_bin_cost=0.0).tau == 0.0
+    table = tau_table(rows, rows[2], max_bin_cost=0.005)
+    assert "FF 60+ bins: % above − % below" in table and "UTK MAE" not in table
+    assert "-20.00 (+35.00)" in table and "at most 0.5 pp below tau 0" in table and "Chosen: **tau 0.20**" in table
+    no_old = _bin_row(0.0, 0.56, 0.5)
+    no_old.ff["age_bins"]["direction_by_bin_race"]["cells"] = {}
+    assert no_old.old_bins() is None and old_bins_balance({}) is None
+    assert choose_tau([no_old, _bin_row(0.1, 0.56, 0.1)]).tau == 0.0   # nothing aged 60+: tau stays 0
+
+
 def test_recipe_table_ends_series_and_age_check_cross_report(tmp_path):
     from train.cross_report import CrossRow, age_check_table
     from train.recipe_table import SERIES, RecipeRun, markdown_table

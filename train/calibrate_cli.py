@@ -68,15 +68,18 @@ def run_calibrate(args: argparse.Namespace) -> int:
         block = {"from": [f"{Path(d).name} train" for d in args.data], "source_mix": mix}
     if tau is None:
         rows = score_taus(scored, contract, prior, block)
-        chosen = choose_tau(rows, args.prior_max_mae_cost)
+        bin_cost = args.prior_max_bin_cost / 100
+        chosen = choose_tau(rows, args.prior_max_mae_cost, bin_cost)
         tau = chosen.tau
         block["chosen_on"] = f"{', '.join(Path(d).name for d in args.data)} {args.split}"
         if args.prior_report:
+            data = " ".join(f"--data {Path(d).name.upper()}" for d in args.data)
+            data += f" --source-mix {args.source_mix}" if args.source_mix else ""
             head = (f"# Training-prior correction of `{path.name}`: tau chosen on {block['chosen_on']}\n\n"
-                    "Reproduce: `agegender calibrate MODEL --data UTKFACE --data FAIRFACE --prior-tau auto "
-                    "--prior-report FILE` (docs/training.md).\n\n")
-            Path(args.prior_report).write_text(head + tau_table(rows, chosen, args.prior_max_mae_cost) + "\n",
-                                               encoding="utf-8")
+                    f"Reproduce: `agegender calibrate MODEL {data} --prior-tau auto --prior-report FILE` "
+                    "(docs/training.md).\n\n")
+            table = tau_table(rows, chosen, args.prior_max_mae_cost, bin_cost)
+            Path(args.prior_report).write_text(head + table + "\n", encoding="utf-8")
     contract.age_prior = prior_block(tau, prior, block)
     outs = [correct_age_prior(s.outputs, contract) for s in scored]
     fit = fit_gate(np.concatenate([o["age_dist"] for o in outs]),

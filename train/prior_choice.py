@@ -3,9 +3,15 @@ validation faces, for ``agegender calibrate --prior-tau auto``.
 
 The model is run once per data set with the correction off; each tau on the grid is then applied to those
 outputs in numpy and scored with the same metrics as ``agegender evaluate`` (the columns of the recipe table's
-"ends" series). The rule: among the taus whose UTKFace ``val`` MAE is at most ``max_mae_cost`` above tau = 0,
-take the one whose 60+ signed error is closest to zero (the old end is what the correction is for); on a tie, the
-smaller tau. Without exact-age faces there is no 60+ column, and tau stays 0.
+"ends" series). The old end is what the correction is for, so the rule is:
+
+- with exact-age faces (UTKFace ``val``): among the taus whose MAE is at most ``max_mae_cost`` above tau = 0, the
+  one whose 60+ signed error is closest to zero;
+- with age bins alone (FairFace ``val``, for the FairFace-only model, which must not depend on UTKFace): among the
+  taus whose age-bin accuracy is at most ``max_bin_cost`` below tau = 0, the one whose faces in the 60-69 and 70+
+  bins are read above their bin as often as below it (pooled % above - % below closest to zero);
+
+on a tie, the smaller tau. With neither there is nothing to choose on, and tau stays 0.
 """
 from __future__ import annotations
 
@@ -18,14 +24,29 @@ import numpy as np
 
 from edge.contract import ModelContract
 from edge.vision.decode import correct_age_prior
-from train.recipe_table import ENDS_COLUMNS, RecipeRun, Series, markdown_table
+from train.recipe_table import ENDS_COLUMNS, Column, RecipeRun, Series, markdown_table
 
 log = logging.getLogger(__name__)
 
-TAUS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25)
+TAUS = tuple(round(0.05 * i, 2) for i in range(11))   # 0 to 0.5
 MAX_MAE_COST = 0.05
+MAX_BIN_COST = 0.005
+OLD_BINS = ("60-69", "70+")
 MARKS = ("<!-- prior-tau -->", "<!-- /prior-tau -->")
 COLUMNS = {c.title: c for c in ENDS_COLUMNS}
+
+
+def old_bins_balance(ff: dict) -> Optional[float]:
+    """FairFace faces in the 60-69 and 70+ bins, pooled: % read above their bin minus % read below it (None without
+    them). Negative: the old read too young."""
+    cells = ff.get("age_bins", {}).get("direction_by_bin_race", {}).get("cells", {})
+    rows = [cells[b]["all"] for b in OLD_BINS if "all" in cells.get(b, {})]
+    n = sum(r["n"] for r in rows)
+    return None if n == 0 else 100.0 * sum(r["n"] * (r["above"] - r["below"]) for r in rows) / n
+
+
+OLD_BINS_COLUMN = Column("FF 60+ bins: % above − % below", lambda r: old_bins_balance(r.ff), "num", 0)
+BIN_COLUMNS = [COLUMNS["FF age bin"], OLD_BINS_COLUMN, COLUMNS["FF 10–19 bin ≥ 25"], COLUMNS["FF race"]]
 
 
 @dataclass
@@ -58,6 +79,18 @@ class TauRow:
     def old_end(self) -> Optional[float]:
         return COLUMNS["UTK 60+ signed error"].get(self.as_run())
 
+    def bin_accuracy(self) -> Optional[float]:
+        return COLUMNS["FF age bin"].get(self.as_run())
+
+    def old_bins(self) -> Optional[float]:
+        return old_bins_balance(self.ff)
+
+
+def chosen_on_bins(rows: Sequence[TauRow]) -> bool:
+    """Whether the rule falls back to age bins: no exact-age faces aged 60+ in the rows."""
+    base = min(rows, key=lambda r: r.tau)
+    return base.mae() is None or base.old_end() is None
+
 
 def prior_block(tau: float, prior: Sequence[float], extra: dict) -> dict:
     """The contract's ``age_prior`` block at strength ``tau`` (empty at tau 0: the correction off)."""
@@ -88,23 +121,39 @@ def score_taus(scored: Sequence[Scored], contract: ModelContract, prior: Sequenc
     return rows
 
 
-def choose_tau(rows: Sequence[TauRow], max_mae_cost: float = MAX_MAE_COST) -> TauRow:
-    """The row whose 60+ signed error is closest to zero among those within ``max_mae_cost`` of tau 0's MAE."""
+def choose_tau(rows: Sequence[TauRow], max_mae_cost: float = MAX_MAE_COST,
+               max_bin_cost: float = MAX_BIN_COST) -> TauRow:
+    """The row whose 60+ signed error is closest to zero among those within ``max_mae_cost`` of tau 0's MAE; on
+    age bins alone, the row whose 60+ bins are read above as often as below among those within ``max_bin_cost``
+    of tau 0's age-bin accuracy."""
     base = min(rows, key=lambda r: r.tau)
-    if base.mae() is None or base.old_end() is None:
-        log.warning("no exact-age faces aged 60+ to choose the prior correction on: tau stays %.2f", base.tau)
+    if not chosen_on_bins(rows):
+        eligible = [r for r in rows if r.mae() is not None and r.old_end() is not None
+                    and r.mae() <= base.mae() + max_mae_cost + 1e-9]
+        return min(eligible, key=lambda r: (round(abs(r.old_end()), 3), r.tau))
+    if base.bin_accuracy() is None or base.old_bins() is None:
+        log.warning("no faces aged 60+ (exact or in age bins) to choose the prior correction on: tau stays %.2f",
+                    base.tau)
         return base
-    eligible = [r for r in rows if r.mae() is not None and r.old_end() is not None
-                and r.mae() <= base.mae() + max_mae_cost + 1e-9]
-    return min(eligible, key=lambda r: (round(abs(r.old_end()), 3), r.tau))
+    eligible = [r for r in rows if r.bin_accuracy() is not None and r.old_bins() is not None
+                and r.bin_accuracy() >= base.bin_accuracy() - max_bin_cost - 1e-9]
+    return min(eligible, key=lambda r: (round(abs(r.old_bins()), 1), r.tau))
 
 
-def tau_table(rows: Sequence[TauRow], chosen: TauRow, max_mae_cost: float) -> str:
+def tau_table(rows: Sequence[TauRow], chosen: TauRow, max_mae_cost: float = MAX_MAE_COST,
+              max_bin_cost: float = MAX_BIN_COST) -> str:
     """Markdown: one row per tau (deltas against tau 0), the chosen one named, and the rule."""
     recipes = {r.name: f"tau {r.tau:.2f}" + (" (**chosen**)" if r is chosen else "") for r in rows}
     runs = [r.as_run() for r in rows]
     base = min(rows, key=lambda r: r.tau)
-    table = markdown_table(runs, Series(recipes, ENDS_COLUMNS, MARKS), base_name=base.name, training_columns=False)
-    rule = (f"Rule: among the taus whose UTKFace `val` MAE is at most {max_mae_cost:.2f} y above tau 0, the one whose "
-            f"60+ signed error is closest to zero. Chosen: **tau {chosen.tau:.2f}**.")
-    return f"{table}\n\n{rule}"
+    if chosen_on_bins(rows):
+        columns = BIN_COLUMNS
+        rule = (f"Rule (age bins only): among the taus whose FairFace `val` age-bin accuracy is at most "
+                f"{100 * max_bin_cost:.1f} pp below tau 0, the one whose faces in the 60-69 and 70+ bins are read "
+                f"above their bin as often as below it.")
+    else:
+        columns = ENDS_COLUMNS
+        rule = (f"Rule: among the taus whose UTKFace `val` MAE is at most {max_mae_cost:.2f} y above tau 0, the one "
+                f"whose 60+ signed error is closest to zero.")
+    table = markdown_table(runs, Series(recipes, columns, MARKS), base_name=base.name, training_columns=False)
+    return f"{table}\n\n{rule} Chosen: **tau {chosen.tau:.2f}**."
