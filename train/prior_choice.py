@@ -18,13 +18,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from edge.contract import ModelContract
 from edge.vision.decode import correct_age_prior
-from train.recipe_table import ENDS_COLUMNS, Column, RecipeRun, Series, markdown_table
+from train.recipe_table import ENDS_COLUMNS, Column, RecipeRun, Series, bin_direction, markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,7 @@ COLUMNS = {c.title: c for c in ENDS_COLUMNS}
 def old_bins_balance(ff: dict) -> Optional[float]:
     """FairFace faces in the 60-69 and 70+ bins, pooled: % read above their bin minus % read below it (None without
     them). Negative: the old read too young."""
-    cells = ff.get("age_bins", {}).get("direction_by_bin_race", {}).get("cells", {})
-    rows = [cells[b]["all"] for b in OLD_BINS if "all" in cells.get(b, {})]
+    rows = [cell for b in OLD_BINS if (cell := bin_direction(ff, b)) is not None]
     n = sum(r["n"] for r in rows)
     return None if n == 0 else 100.0 * sum(r["n"] * (r["above"] - r["below"]) for r in rows) / n
 
@@ -79,8 +78,10 @@ class TauRow:
     def old_end(self) -> Optional[float]:
         return COLUMNS["UTK 60+ signed error"].get(self.as_run())
 
-    def bin_accuracy(self) -> Optional[float]:
-        return COLUMNS["FF age bin"].get(self.as_run())
+    def bin_error(self) -> Optional[float]:
+        """FairFace age-bin error rate (1 - accuracy): lower is better, as MAE."""
+        accuracy = COLUMNS["FF age bin"].get(self.as_run())
+        return None if accuracy is None else 1.0 - accuracy
 
     def old_bins(self) -> Optional[float]:
         return old_bins_balance(self.ff)
@@ -126,18 +127,23 @@ def choose_tau(rows: Sequence[TauRow], max_mae_cost: float = MAX_MAE_COST,
     """The row whose 60+ signed error is closest to zero among those within ``max_mae_cost`` of tau 0's MAE; on
     age bins alone, the row whose 60+ bins are read above as often as below among those within ``max_bin_cost``
     of tau 0's age-bin accuracy."""
-    base = min(rows, key=lambda r: r.tau)
     if not chosen_on_bins(rows):
-        eligible = [r for r in rows if r.mae() is not None and r.old_end() is not None
-                    and r.mae() <= base.mae() + max_mae_cost + 1e-9]
-        return min(eligible, key=lambda r: (round(abs(r.old_end()), 3), r.tau))
-    if base.bin_accuracy() is None or base.old_bins() is None:
+        return _closest_to_zero(rows, TauRow.old_end, TauRow.mae, max_mae_cost, digits=3)
+    return _closest_to_zero(rows, TauRow.old_bins, TauRow.bin_error, max_bin_cost, digits=1)
+
+
+def _closest_to_zero(rows: Sequence[TauRow], end: Callable[[TauRow], Optional[float]],
+                     cost: Callable[[TauRow], Optional[float]], budget: float, digits: int) -> TauRow:
+    """Among the rows whose ``cost`` is at most ``budget`` above tau 0's, the one whose ``end`` is closest to zero
+    (rounded to ``digits``; a tie goes to the smaller tau). Tau 0 when tau 0 has no ``end`` or ``cost``."""
+    base = min(rows, key=lambda r: r.tau)
+    if end(base) is None or cost(base) is None:
         log.warning("no faces aged 60+ (exact or in age bins) to choose the prior correction on: tau stays %.2f",
                     base.tau)
         return base
-    eligible = [r for r in rows if r.bin_accuracy() is not None and r.old_bins() is not None
-                and r.bin_accuracy() >= base.bin_accuracy() - max_bin_cost - 1e-9]
-    return min(eligible, key=lambda r: (round(abs(r.old_bins()), 1), r.tau))
+    eligible = [r for r in rows if end(r) is not None and cost(r) is not None
+                and cost(r) <= cost(base) + budget + 1e-9]
+    return min(eligible, key=lambda r: (round(abs(end(r)), digits), r.tau))
 
 
 def tau_table(rows: Sequence[TauRow], chosen: TauRow, max_mae_cost: float = MAX_MAE_COST,

@@ -64,8 +64,14 @@ def _bias(run: RecipeRun, band: str) -> Optional[float]:
     return None if cell is None else cell["mean_signed"]
 
 
+def bin_direction(ff: dict, label: str) -> Optional[dict]:
+    """FairFace metrics' cell for one true age bin over all groups: ``{"n", "above", "below"}`` (shares read above
+    and below the bin), or None without faces in it."""
+    return ff.get("age_bins", {}).get("direction_by_bin_race", {}).get("cells", {}).get(label, {}).get("all")
+
+
 def _bin_acc(run: RecipeRun, label: str) -> Optional[float]:
-    cell = run.ff.get("age_bins", {}).get("direction_by_bin_race", {}).get("cells", {}).get(label, {}).get("all")
+    cell = bin_direction(run.ff, label)
     return None if cell is None else 1.0 - cell["above"] - cell["below"]
 
 

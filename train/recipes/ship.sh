@@ -23,6 +23,10 @@ DET=$SHARED/models/face_detection
 run=$RUNS/$which
 R=models/reports
 SHIP_BOUND=${SHIP_BOUND:-p95=2.5,max=20,flips=0.015}
+# the prior correction's tau a contract stores (0: none), to apply the Keras model's choice to every exported file
+stored_tau() {
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("age_prior", {}).get("tau", 0))' "$1"
+}
 [ "$which" = latency ] || [ -f "$run/best.keras" ] || { echo "$run/best.keras: the $which run has not finished an epoch yet" >&2; exit 2; }
 
 case "$which" in
@@ -40,8 +44,7 @@ case "$which" in
     # age check's calibration fitted to each shipped file on val with that tau (docs/age-check.md)
     $AG -q calibrate models/agegender.keras --data "$UTK" --data "$FF" --source-mix 1,1 --prior-tau auto \
       --prior-report "$R/prior_tau.md" > /dev/null
-    tau=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("age_prior", {}).get("tau", 0))' \
-      models/agegender.keras.json)
+    tau=$(stored_tau models/agegender.keras.json)
     for f in agegender_fp16.tflite agegender_int8.tflite agegender_int8.onnx agegender_fp32.onnx; do
       $AG -q calibrate "models/$f" --data "$UTK" --data "$FF" --source-mix 1,1 --prior-tau "$tau" > /dev/null
     done
@@ -68,8 +71,7 @@ case "$which" in
     # the prior correction's tau chosen and the age check calibrated on FairFace val only, so that the open model
     # stays free of UTKFace's licence: tau on its 60-69 and 70+ bins (models/reports/open_prior_tau.md)
     $AG -q calibrate "$run/best.keras" --data "$FF" --prior-tau auto --prior-report "$R/open_prior_tau.md" > /dev/null
-    tau=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("age_prior", {}).get("tau", 0))' \
-      "$run/best.keras.json")
+    tau=$(stored_tau "$run/best.keras.json")
     for f in agegender_open_int8.tflite agegender_open_fp32.onnx; do
       $AG -q calibrate "models/$f" --data "$FF" --prior-tau "$tau" > /dev/null
     done
